@@ -1,0 +1,1 @@
+"""Shared contracts: events, messages, subjects and formats. Pure: no I/O."""

@@ -1,0 +1,55 @@
+"""Money: integer micro-USD in events and tables, Decimal at the edges. Never a float."""
+
+from __future__ import annotations
+
+from decimal import ROUND_CEILING, ROUND_HALF_EVEN, Decimal, InvalidOperation
+
+MICRO_PER_USD = 1_000_000
+_CENT = Decimal("0.01")
+_MICRO = Decimal("0.000001")
+
+
+class MoneyError(ValueError):
+    """An amount is not a finite, exact number of US dollars."""
+
+
+def usd_to_micro(usd: Decimal | str | int) -> int:
+    """Exact micro-USD of a dollar amount; rejects NaN, infinities and sub-micro precision."""
+    try:
+        amount = Decimal(usd)
+    except (InvalidOperation, TypeError, ValueError) as exc:
+        raise MoneyError(f"{usd!r} is not a number of US dollars") from exc
+    if not amount.is_finite():
+        raise MoneyError(f"{usd!r} is not a finite amount")
+    micro = amount * MICRO_PER_USD
+    if micro != micro.to_integral_value():
+        raise MoneyError(f"{usd!r} is more precise than one micro-dollar")
+    return int(micro)
+
+
+def micro_to_usd(micro: int) -> Decimal:
+    """Dollars of a micro-USD amount, exact."""
+    return (Decimal(micro) / MICRO_PER_USD).quantize(_MICRO)
+
+
+def is_whole_cents(usd: Decimal) -> bool:
+    """True when the amount has no fraction of a cent."""
+    return usd == usd.quantize(_CENT, rounding=ROUND_HALF_EVEN)
+
+
+def format_usd(micro: int) -> str:
+    """Human form, e.g. ``$12.50``; sub-cent amounts keep their digits."""
+    usd = micro_to_usd(micro)
+    cents = usd.quantize(_CENT, rounding=ROUND_HALF_EVEN)
+    shown = cents if cents == usd else usd.normalize()
+    return f"${shown:,}" if shown >= 0 else f"-${-shown:,}"
+
+
+def token_cost_micro(tokens: int, usd_per_million: Decimal) -> Decimal:
+    """Exact cost in micro-USD (a Decimal): a price per million tokens is micro-USD per token."""
+    return Decimal(tokens) * usd_per_million
+
+
+def round_up_micro(cost: Decimal) -> int:
+    """Round a micro-USD cost up to a whole micro-dollar: the system never undercharges."""
+    return int(cost.to_integral_value(rounding=ROUND_CEILING))

@@ -1,0 +1,1 @@
+"""How to run AI-School Coding: runtime plumbing shared by the services (no domain logic)."""

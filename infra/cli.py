@@ -1,0 +1,103 @@
+"""The ``aischool`` command: ``up`` for one machine, ``<service> serve`` for production."""
+
+from __future__ import annotations
+
+import importlib
+import signal
+import sys
+import time
+from pathlib import Path
+from types import FrameType
+from typing import Annotated
+
+import typer
+
+from infra.supervisor import Stack
+
+app = typer.Typer(no_args_is_help=True, help="AI-School Coding")
+
+for _name in ("keys", "gateway", "ledger", "documents"):
+    app.add_typer(importlib.import_module(f"services.{_name}.cli").app, name=_name)
+
+
+class _Stop(Exception):
+    pass
+
+
+def _raise_stop(signum: int, frame: FrameType | None) -> None:
+    raise _Stop
+
+
+@app.command()
+def up(
+    data_dir: Annotated[
+        Path,
+        typer.Option(envvar="AISCHOOL_DATA_DIR", help="Where NATS, PostgreSQL and logs keep data"),
+    ] = Path("var"),
+    nats_url: Annotated[
+        str | None,
+        typer.Option(envvar="AISCHOOL_NATS_URL", help="Use this NATS instead of an embedded one"),
+    ] = None,
+    database_url: Annotated[
+        str | None,
+        typer.Option(
+            envvar="AISCHOOL_DATABASE_URL", help="Use this PostgreSQL instead of an embedded one"
+        ),
+    ] = None,
+) -> None:
+    """Start NATS, PostgreSQL and the four services on loopback; Ctrl-C stops them all."""
+    data_dir = data_dir.resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    stack = Stack(data_dir, nats_url=nats_url, database_url=database_url)
+    signal.signal(signal.SIGTERM, _raise_stop)
+    signal.signal(signal.SIGINT, _raise_stop)
+    try:
+        typer.echo("starting NATS and PostgreSQL ...")
+        stack.start_servers()
+        typer.echo("starting services ...")
+        stack.start_services()
+        stack.wait_ready()
+        token = stack.bootstrap_admin()
+        _print_urls(stack, token)
+        while all(p.poll() is None for p in stack.processes.values()):
+            time.sleep(0.5)
+        failed = [n for n, p in stack.processes.items() if p.poll() is not None]
+        typer.echo(f"stopping: {', '.join(failed)} exited (see {data_dir / 'logs'})", err=True)
+        raise typer.Exit(1)
+    except _Stop:
+        typer.echo("stopping ...")
+    except (RuntimeError, TimeoutError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        stack.stop()
+        typer.echo("stopped")
+
+
+def _print_urls(stack: Stack, token: str | None) -> None:
+    ports = stack.ports
+    typer.echo("")
+    typer.echo("AI-School Coding is ready:")
+    typer.echo(f"  Coding endpoint (OpenAI-compatible)  http://127.0.0.1:{ports['gateway']}/v1")
+    typer.echo(f"  Keys admin API (docs at /docs)       http://127.0.0.1:{ports['keys']}")
+    typer.echo(f"  Ledger reports API                   http://127.0.0.1:{ports['ledger']}")
+    typer.echo(f"  Documents service (health)           http://127.0.0.1:{ports['documents']}")
+    typer.echo(f"  NATS {stack.nats_url}")
+    typer.echo(f"  data in {stack.data_dir}")
+    if token:
+        typer.echo("")
+        typer.echo("Bootstrap administrator token (shown this once, keep it safe):")
+        typer.echo(f"  {token}")
+    typer.echo("")
+    typer.echo("Press Ctrl-C to stop.")
+    sys.stdout.flush()
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,60 @@
+"""PostgreSQL: a pool per service schema and numbered SQL migrations."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import psycopg
+from psycopg import AsyncConnection
+from psycopg.rows import DictRow, dict_row
+from psycopg_pool import AsyncConnectionPool
+
+Pool = AsyncConnectionPool[AsyncConnection[DictRow]]
+
+
+def _schema_options(schema: str) -> str:
+    return f"-c search_path={schema},public"
+
+
+async def open_pool(url: str, schema: str, max_size: int = 10) -> Pool:
+    """An open pool whose connections see the service's own schema first."""
+    pool = Pool(
+        url,
+        connection_class=AsyncConnection[DictRow],
+        min_size=1,
+        max_size=max_size,
+        kwargs={"options": _schema_options(schema), "row_factory": dict_row},
+        open=False,
+    )
+    await pool.open(wait=True, timeout=30)
+    return pool
+
+
+async def migrate(url: str, schema: str, sql_dir: Path) -> list[str]:
+    """Apply ``sql_dir/NNN_*.sql`` not yet applied to ``schema``, each in one transaction."""
+    applied: list[str] = []
+    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+        # One migrator at a time: two replicas starting together must not race.
+        await conn.execute("SELECT pg_advisory_lock(hashtext(%s))", (f"migrate:{schema}",))
+        try:
+            await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+            await conn.execute(
+                f'CREATE TABLE IF NOT EXISTS "{schema}".schema_migrations '
+                "(name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
+            )
+            done = await conn.execute(f'SELECT name FROM "{schema}".schema_migrations')
+            seen = {row[0] for row in await done.fetchall()}
+            for path in sorted(sql_dir.glob("*.sql")):
+                if path.name in seen:
+                    continue
+                async with conn.transaction():
+                    await conn.execute(f'SET LOCAL search_path TO "{schema}", public')
+                    await conn.execute(path.read_text().encode())
+                    await conn.execute(
+                        f'INSERT INTO "{schema}".schema_migrations (name) VALUES (%s)',
+                        (path.name,),
+                    )
+                applied.append(path.name)
+        finally:
+            await conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", (f"migrate:{schema}",))
+    return applied

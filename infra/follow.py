@@ -1,0 +1,67 @@
+"""Follow a JetStream stream from its start into memory, and know when we have caught up.
+
+For in-memory projections (the gateway's keys and spend, a service's directory view): an
+ordered consumer replays the whole stream in order, re-creates itself after a reconnect or
+a gap, and needs no cleanup. ``caught_up`` is set once every message that existed when we
+began has been applied; ``/readyz`` waits for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+import structlog
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from nats.js.api import DeliverPolicy
+
+from contracts.codec import UnknownEvent, decode
+from contracts.events import EventBase
+from contracts.streams import StreamSpec
+
+log = structlog.get_logger(__name__)
+
+
+class Follower:
+    """Applies every event of a stream, in order, to ``apply``."""
+
+    def __init__(
+        self, js: JetStreamContext, spec: StreamSpec, apply: Callable[[EventBase], None]
+    ) -> None:
+        self._js = js
+        self._spec = spec
+        self._apply = apply
+        self._target = 0
+        self.last_sequence = 0
+        self.caught_up = asyncio.Event()
+        self._subscription: object | None = None
+
+    async def start(self) -> None:
+        """Subscribe from the first message; returns at once, catching up in the background."""
+        info = await self._js.stream_info(self._spec.name)
+        self._target = info.state.last_seq
+        if self._target == 0:
+            self.caught_up.set()
+        self._subscription = await self._js.subscribe(
+            f"{self._spec.subject_prefix}.>",
+            stream=self._spec.name,
+            ordered_consumer=True,
+            deliver_policy=DeliverPolicy.ALL,
+            cb=self._on_message,
+        )
+
+    async def stop(self) -> None:
+        """Stop receiving."""
+        if self._subscription is not None:
+            await self._subscription.unsubscribe()  # type: ignore[attr-defined]
+
+    async def _on_message(self, msg: Msg) -> None:
+        try:
+            self._apply(decode(msg.data))
+        except UnknownEvent:
+            # A newer publisher's event type: skip it rather than stop following.
+            log.warning("unknown_event_skipped", stream=self._spec.name)
+        self.last_sequence = msg.metadata.sequence.stream
+        if self.last_sequence >= self._target:
+            self.caught_up.set()

@@ -1,0 +1,1 @@
+"""The documents service: PDF key sheets rendered on request, never stored."""

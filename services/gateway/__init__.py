@@ -1,0 +1,1 @@
+"""The gateway: the OpenAI-compatible Coding endpoint, with budgets and metering."""

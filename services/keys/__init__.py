@@ -1,0 +1,1 @@
+"""The keys service: directory, administrators and API keys; owner of the event store."""

@@ -1,0 +1,54 @@
+"""`aischool keys ...` commands."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import typer
+
+from infra.database import migrate, open_pool
+from infra.serve import DatabaseUrl, service_cli
+from services.keys.admins import create_admin
+from services.keys.app import SQL_DIR, create_app
+from services.keys.settings import KeysSettings
+from services.keys.store import EventStore
+
+app = service_cli(KeysSettings, create_app)
+
+
+@app.command("create-admin")
+def create_admin_command(
+    name: Annotated[str, typer.Option(help="Who this administrator is")],
+    school: Annotated[list[str] | None, typer.Option(help="A school in scope (repeat)")] = None,
+    all_schools: Annotated[bool, typer.Option(help="Scope: every school")] = False,
+    if_none: Annotated[bool, typer.Option(help="Only when no administrator exists yet")] = False,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Create an administrator and print its bearer token, once."""
+    if not all_schools and not school:
+        raise typer.BadParameter("give --school (one or more) or --all-schools")
+    overrides: dict[str, Any] = {"database_url": database_url} if database_url else {}
+    settings = KeysSettings(**overrides)
+    token = asyncio.run(_create_admin(settings, name, None if all_schools else school, if_none))
+    if token is not None:
+        typer.echo(token)
+
+
+async def _create_admin(
+    settings: KeysSettings, name: str, schools: list[str] | None, if_none: bool
+) -> str | None:
+    await migrate(settings.database_url, settings.schema_name, SQL_DIR)
+    pool = await open_pool(settings.database_url, settings.schema_name, max_size=2)
+    try:
+        store = EventStore(pool)
+        if if_none and await store.has_event_of_type("AdminCreated"):
+            return None
+        secret = settings.hash_secret.get_secret_value().encode()
+        return await create_admin(
+            store, name, schools, secret, now=datetime.now(UTC), new_id=uuid.uuid4
+        )
+    finally:
+        await pool.close()

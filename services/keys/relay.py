@@ -1,0 +1,105 @@
+"""Committed events -> JetStream ``KEYS``, in commit order, from a checkpoint.
+
+Delivery is at-least-once from here and exactly-once in the stream: every event is published
+with ``Nats-Msg-Id`` = its event id and the checkpoint moves only after JetStream has acked,
+so a crash between the two re-publishes a few events that JetStream's duplicate window drops.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+import psycopg
+import structlog
+from nats.errors import Error as NatsError
+from nats.js import JetStreamContext
+
+from contracts.codec import headers, subject
+from infra.database import Pool
+from services.keys.store import NOTIFY_CHANNEL, StoredEvent, read_after_in
+
+log = structlog.get_logger(__name__)
+
+RELAY_NAME = "jetstream"
+
+
+class Relay:
+    """Publishes the event log to JetStream; run ``run()`` as a background task."""
+
+    def __init__(
+        self,
+        pool: Pool,
+        js: JetStreamContext,
+        database_url: str,
+        batch_size: int = 500,
+        on_published: Callable[[int], Awaitable[None] | None] | None = None,
+    ) -> None:
+        self._pool = pool
+        self._js = js
+        self._database_url = database_url
+        self._batch_size = batch_size
+        self._on_published = on_published
+        self.position = 0
+        self.caught_up = asyncio.Event()
+
+    async def run(self) -> None:
+        """Publish what is pending, then wait for NOTIFY (or a 1 s poll) and repeat."""
+        async with await psycopg.AsyncConnection.connect(
+            self._database_url, autocommit=True
+        ) as listener:
+            await listener.execute(f"LISTEN {NOTIFY_CHANNEL}")
+            backoff = 0.1
+            while True:
+                try:
+                    await self.publish_pending()
+                    backoff = 0.1
+                except (NatsError, TimeoutError) as exc:
+                    # NATS is away: keep the checkpoint, retry; the client reconnects itself.
+                    log.warning("relay_publish_failed", error=type(exc).__name__, retry_in=backoff)
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, 2.0)
+                    continue
+                async for _ in listener.notifies(timeout=1.0, stop_after=1):
+                    pass
+
+    async def publish_pending(self) -> int:
+        """Publish every committed event after the checkpoint; return how many."""
+        published = 0
+        while True:
+            batch = await self._next_batch()
+            if not batch:
+                self.caught_up.set()
+                return published
+            try:
+                for stored in batch:
+                    await self._publish(stored)
+                    self.position = stored.position
+                    published += 1
+            finally:
+                await self._save_checkpoint(self.position)
+
+    async def _publish(self, stored: StoredEvent) -> None:
+        event = stored.event
+        await self._js.publish(subject(event), stored.payload, timeout=5, headers=headers(event))
+        if self._on_published is not None:
+            result = self._on_published(stored.position)
+            if result is not None:
+                await result
+
+    async def _next_batch(self) -> list[StoredEvent]:
+        async with self._pool.connection() as conn:
+            cursor = await conn.execute(
+                "SELECT position FROM relay_checkpoints WHERE name = %s", (RELAY_NAME,)
+            )
+            row = await cursor.fetchone()
+            self.position = int(row["position"]) if row else 0
+            return await read_after_in(conn, self.position, self._batch_size)
+
+    async def _save_checkpoint(self, position: int) -> None:
+        async with self._pool.connection() as conn:
+            await conn.execute(
+                "INSERT INTO relay_checkpoints (name, position) VALUES (%s, %s)"
+                " ON CONFLICT (name) DO UPDATE SET position = excluded.position",
+                (RELAY_NAME, position),
+            )

@@ -1,0 +1,1 @@
+"""The ledger: the durable usage record and its reports."""

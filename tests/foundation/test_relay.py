@@ -1,0 +1,99 @@
+"""The relay: committed events reach KEYS exactly once, in commit order, across a NATS restart."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+from nats.js import JetStreamContext
+
+from contracts.codec import MSG_ID
+from contracts.streams import KEYS
+from infra.database import Pool, migrate, open_pool
+from infra.embedded import EmbeddedNats
+from infra.messaging import connect, ensure_streams
+from services.keys.app import SQL_DIR
+from services.keys.relay import Relay
+from services.keys.store import EventStore, StreamAppend
+from tests.foundation.test_event_store import revoked
+
+
+@pytest.fixture
+async def pool(database_url: str) -> AsyncIterator[Pool]:
+    await migrate(database_url, "keys", SQL_DIR)
+    pool = await open_pool(database_url, "keys")
+    yield pool
+    await pool.close()
+
+
+async def stream_msg_ids(js: JetStreamContext) -> list[str]:
+    info = await js.stream_info(KEYS.name)
+    ids = []
+    for seq in range(1, info.state.last_seq + 1):
+        msg = await js.get_msg(KEYS.name, seq)
+        ids.append((msg.headers or {})[MSG_ID])
+    return ids
+
+
+async def committed_ids(store: EventStore) -> list[str]:
+    return [str(s.event.event_id) for s in await store.read_after(0, 10_000)]
+
+
+async def wait_until_published(relay: Relay, store: EventStore, timeout: float = 30) -> None:
+    last = (await store.read_after(0, 10_000))[-1].position
+    async with asyncio.timeout(timeout):
+        while relay.position < last:
+            await asyncio.sleep(0.05)
+
+
+async def append_many(store: EventStore, count: int) -> None:
+    async def one() -> None:
+        key = uuid.uuid4()
+        await store.append(StreamAppend(f"key:{key}", 0, [revoked(key)]))
+
+    await asyncio.gather(*(one() for _ in range(count)))
+
+
+async def test_relay_publishes_every_event_once_in_commit_order_across_a_nats_restart(
+    pool: Pool, database_url: str, nats_server: EmbeddedNats
+) -> None:
+    nc = await connect(nats_server.url, "relay-test")
+    js = nc.jetstream()
+    await ensure_streams(js)
+    store = EventStore(pool)
+    relay = Relay(pool, js, database_url, batch_size=7)
+    task = asyncio.create_task(relay.run())
+    try:
+        await append_many(store, 30)
+        await asyncio.sleep(0.05)
+        nats_server.stop()
+        await append_many(store, 30)  # committed while NATS is down
+        await asyncio.sleep(1.0)
+        nats_server.start()
+        await append_many(store, 30)
+        await wait_until_published(relay, store)
+
+        assert await stream_msg_ids(js) == await committed_ids(store)
+    finally:
+        task.cancel()
+        await nc.close()
+
+
+async def test_a_restarted_relay_resumes_from_its_checkpoint_without_duplicates(
+    pool: Pool, database_url: str, nats_client: object
+) -> None:
+    js = nats_client.jetstream()  # type: ignore[attr-defined]
+    store = EventStore(pool)
+    await append_many(store, 10)
+    first = Relay(pool, js, database_url)
+    await first.publish_pending()
+    async with pool.connection() as conn:  # simulate a crash after publishing, before saving
+        await conn.execute("UPDATE relay_checkpoints SET position = position - 4")
+    await append_many(store, 5)
+
+    second = Relay(pool, js, database_url)
+    await second.publish_pending()
+
+    assert await stream_msg_ids(js) == await committed_ids(store)
