@@ -1,44 +1,143 @@
-"""create_app(settings): the gateway follows KEYS into memory before it says it is ready."""
+"""create_app(settings): the gateway follows KEYS and USAGE into memory, then serves /v1."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 
+import structlog
 from fastapi import FastAPI
+from nats.aio.client import Client
 from prometheus_client import CollectorRegistry
 
-from contracts.events import EventBase
-from contracts.streams import KEYS
+from contracts.events import EventBase, RequestMetered, Role
+from contracts.streams import KEYS, USAGE
 from infra.follow import Follower
 from infra.messaging import connect, ensure_streams
 from infra.observability import Readiness, health_router
+from services.gateway.api import install_error_handlers, install_openai_routes
+from services.gateway.budget import Budgets
+from services.gateway.chats import ChatTracker
+from services.gateway.exchange import State
+from services.gateway.limits import Limit, RateLimiter
+from services.gateway.metering import Meter
+from services.gateway.pricing import Model, demo_model, parse_models
+from services.gateway.projection import KeyProjection
+from services.gateway.proxy import Proxy
 from services.gateway.settings import GatewaySettings
+from services.gateway.spool import Spool
+from services.gateway.upstream import Upstream
+
+log = structlog.get_logger(__name__)
+
+
+def load_models(settings: GatewaySettings) -> dict[str, Model]:
+    """The models file's models, or the built-in ``demo`` when there is no file."""
+    if settings.models_file is None:
+        return {"demo": demo_model()}
+    return parse_models(settings.models_file.read_text(encoding="utf-8"))
+
+
+def _limits(settings: GatewaySettings) -> dict[Role, Limit]:
+    return {
+        Role.STUDENT: Limit(
+            settings.student_requests_per_minute, settings.student_concurrent_requests
+        ),
+        Role.STAFF: Limit(settings.staff_requests_per_minute, settings.staff_concurrent_requests),
+    }
+
+
+def _not_started(event: EventBase) -> None:
+    raise RuntimeError("the gateway's lifespan has not started")
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _open_meter(settings: GatewaySettings, nc: Client, budgets: Budgets) -> Meter:
+    """The metering queue over JetStream, with the spool of an earlier run counted."""
+    js, timeout = nc.jetstream(), settings.metering_publish_timeout_seconds
+
+    async def publish(subject: str, data: bytes, headers: dict[str, str]) -> object:
+        return await js.publish(subject, data, timeout=timeout, headers=headers)
+
+    meter = Meter(publish, lambda: bool(nc.is_connected), Spool(settings.spool_dir))
+    # Spooled events of an earlier run count before USAGE is read, so they count once.
+    for event in meter.spooled_events():
+        if isinstance(event, RequestMetered):
+            budgets.restore(event)
+    return meter
+
+
+async def _cancel(tasks: list[asyncio.Task[None]]) -> None:
+    for task in tasks:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 def create_app(settings: GatewaySettings) -> FastAPI:
     """The gateway as an ASGI app; nothing is opened until the lifespan starts."""
     registry = CollectorRegistry()
-    readiness = Readiness("keys")
+    readiness = Readiness("keys", "usage")
+    models = load_models(settings)
+    projection, budgets = KeyProjection(), Budgets()
+    state = State(
+        projection=projection,
+        budgets=budgets,
+        limiter=RateLimiter(_limits(settings)),
+        models=models,
+        server_secret=settings.hash_secret.get_secret_value().encode(),
+        gateway_id=settings.instance_id,
+        record=_not_started,
+        now=_now,
+        new_id=uuid.uuid4,
+        ready=lambda: readiness.ready,
+    )
 
-    def apply(event: EventBase) -> None:
-        del event  # the key projection comes with the gateway issue
+    def apply_keys(event: EventBase) -> None:
+        projection.apply(event)
+        budgets.apply(event)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         nc = await connect(settings.nats_url, f"gateway-{settings.instance_id}")
         js = nc.jetstream()
         await ensure_streams(js)
-        keys = Follower(js, KEYS, apply)
-        await keys.start()
-        watcher = readiness.watch("keys", keys.caught_up)
+        meter = _open_meter(settings, nc, budgets)
+        state.record = meter.record
+        upstream = Upstream(
+            models, settings.upstream_timeout_seconds, settings.upstream_connect_timeout_seconds
+        )
+        app.state.proxy = Proxy(
+            state, upstream, ChatTracker(uuid.uuid4, settings.max_chats_per_key)
+        )
+        followers = [Follower(js, KEYS, apply_keys), Follower(js, USAGE, budgets.apply)]
+        for follower in followers:
+            await follower.start()
+        log.info("gateway_started", gateway_id=settings.instance_id, models=sorted(models))
+        tasks = [
+            readiness.watch("keys", followers[0].caught_up),
+            readiness.watch("usage", followers[1].caught_up),
+            asyncio.create_task(meter.run(), name="gateway-meter"),
+        ]
         try:
             yield
         finally:
-            watcher.cancel()
-            await keys.stop()
-            await nc.drain()
+            await _cancel(tasks)
+            await meter.flush()
+            for follower in followers:
+                await follower.stop()
+            await upstream.aclose()
+            # Draining waits for a server; with NATS away, the spool already holds everything.
+            await (nc.drain() if nc.is_connected else nc.close())
 
     app = FastAPI(title="AI-School Coding — gateway", lifespan=lifespan)
+    install_error_handlers(app)
     app.include_router(health_router(readiness, registry))
+    install_openai_routes(app)
     return app

@@ -13,3 +13,12 @@ class GatewaySettings(ServiceSettings):
     port: int = 8100
     models_file: Path | None = None
     spool_dir: Path = Path("var/gateway-spool")
+    upstream_timeout_seconds: float = 600.0
+    upstream_connect_timeout_seconds: float = 10.0
+    metering_publish_timeout_seconds: float = 2.0
+    # Coding tools send a few requests at once (OpenCode's title and sub-agent calls).
+    student_requests_per_minute: int = 60
+    student_concurrent_requests: int = 6
+    staff_requests_per_minute: int = 120
+    staff_concurrent_requests: int = 12
+    max_chats_per_key: int = 256

@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import uvicorn
 from starlette.applications import Starlette
@@ -163,10 +163,16 @@ class FakeUpstream:
 class ServerThread:
     """Runs an ASGI app with uvicorn on a free loopback port in a background thread."""
 
-    def __init__(self, app: Any, port: int = 0) -> None:
+    def __init__(
+        self,
+        app: Any,
+        port: int = 0,
+        lifespan: Literal["auto", "on", "off"] = "off",
+        log_level: str = "warning",
+    ) -> None:
         self.port = port or free_port()
         config = uvicorn.Config(
-            app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="off"
+            app, host="127.0.0.1", port=self.port, log_level=log_level, lifespan=lifespan
         )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)

@@ -1,0 +1,217 @@
+"""Ledger benchmark: ingest throughput (events/s) and report latency over many requests.
+
+    .venv/bin/python -m bench.ledger_ingest --ingest 200000 --report-requests 1000000
+
+Starts its own nats-server and PostgreSQL in a temporary folder. Ingest: publish metered
+events to USAGE, then time the ledger's consumer writing them all. Reports: raw requests
+generated in SQL (a year, 10 schools x 20 groups x 25 students + staff, 3 models), rolled up
+as the consumer would, then the group and school reports timed. Prints figures; asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import tempfile
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from contracts.codec import encode, headers, subject
+from contracts.events import RequestMetered
+from contracts.streams import USAGE
+from infra.database import Pool, migrate, open_pool
+from infra.embedded import EmbeddedNats, EmbeddedPostgres
+from infra.messaging import connect, ensure_streams
+from services.ledger import queries, reports
+from services.ledger.app import SQL_DIR
+from services.ledger.consumer import UsageConsumer
+from services.ledger.maintenance import maintain
+from services.ledger.projection import KeysView
+from services.ledger.rows import add_months, month_of
+from services.ledger.scope import Filters, Period
+from services.ledger.store import ensure_partitions
+
+SCHEMA = "ledger"
+YEAR_END = date(2026, 11, 30)
+YEAR_START = YEAR_END - timedelta(days=364)
+
+
+def metered(n: int, at: datetime, active_keys: int = 5000) -> RequestMetered:
+    k = n % active_keys
+    school, group, student = k % 10, k // 10 % 20, k // 200 % 25
+    return RequestMetered(
+        event_id=uuid.uuid4(),
+        occurred_at=at,
+        request_id=uuid.uuid4(),
+        key_id=uuid.UUID(int=school * 1000 + group * 25 + student + 1),
+        user_id=f"u-{school}-{group}-{student}",
+        school_id=f"school-{school}",
+        group_id=f"group-{school}-{group}",
+        model=("small", "medium", "large")[n % 3],
+        prompt_tokens=900,
+        completion_tokens=150,
+        cached_tokens=0,
+        cost_micro_usd=1234,
+        status=200,
+        stream=True,
+        latency_ms=800,
+        chat_id=None,
+        gateway_id="bench",
+        at=at,
+    )
+
+
+async def bench_ingest(nats_url: str, pool: Pool, count: int, batch: int, active: int) -> None:
+    nc = await connect(nats_url, "bench")
+    js = nc.jetstream()
+    await ensure_streams(js)
+    now = datetime.now(UTC)
+    started = time.perf_counter()
+    for n in range(count):
+        event = metered(n, now - timedelta(seconds=n / 10), active)
+        # Core publish (no per-message ack) to fill the stream fast; JetStream stores it.
+        await nc.publish(subject(event), encode(event), headers=headers(event))
+        if n % 10_000 == 0:
+            await nc.flush()
+    await nc.flush()
+    while True:  # core publishes are stored asynchronously: wait for the last one
+        if (await js.stream_info(USAGE.name)).state.messages >= count:
+            break
+        await asyncio.sleep(0.1)
+    print(f"published {count} events in {time.perf_counter() - started:.1f} s")
+
+    consumer = UsageConsumer(js, pool, today=now.date, batch_size=batch)
+    started = time.perf_counter()
+    task = asyncio.create_task(consumer.run())
+    while True:
+        if consumer.last_sequence >= count:
+            break
+        await asyncio.sleep(0.05)
+    elapsed = time.perf_counter() - started
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    await nc.close()
+    print(
+        f"ingest: {count} events, {active} active keys, batch {batch}: {elapsed:.1f} s"
+        f" = {count / elapsed:,.0f} events/s"
+    )
+
+
+_GENERATE = """
+INSERT INTO requests (request_id, at, key_id, user_id, school_id, group_id, model, chat_id,
+    prompt_tokens, completion_tokens, cached_tokens, cost_micro_usd, estimated, status, stream,
+    latency_ms, gateway_id)
+SELECT gen_random_uuid(), %(start)s::timestamptz + random() * interval '365 days',
+    ('00000000-0000-0000-0000-' || lpad(to_hex(s * 1000 + g * 25 + u + 1), 12, '0'))::uuid,
+    'u-' || s || '-' || g || '-' || u, 'school-' || s, 'group-' || s || '-' || g,
+    (ARRAY['small', 'medium', 'large'])[1 + n %% 3], NULL, 900, 150, 0, 1234, false, 200, true,
+    800, 'bench'
+FROM (SELECT n, n %% 10 AS s, n / 10 %% 20 AS g, (random() * 24)::int AS u
+      FROM generate_series(%(first)s::bigint, %(last)s::bigint) AS n) AS t
+"""
+_ROLL_UP = """
+INSERT INTO daily_usage (day, key_id, model, user_id, school_id, group_id, requests,
+    prompt_tokens, completion_tokens, cached_tokens, cost_micro_usd, first_at, last_at)
+SELECT (at AT TIME ZONE 'UTC')::date, key_id, model, min(user_id), min(school_id),
+    min(group_id), count(*), sum(prompt_tokens), sum(completion_tokens), sum(cached_tokens),
+    sum(cost_micro_usd), min(at), max(at)
+FROM requests GROUP BY 1, 2, 3;
+INSERT INTO daily_group_usage (day, school_id, group_id, model, requests, prompt_tokens,
+    completion_tokens, cached_tokens, cost_micro_usd, first_at, last_at)
+SELECT day, school_id, group_id, model, sum(requests), sum(prompt_tokens),
+    sum(completion_tokens), sum(cached_tokens), sum(cost_micro_usd), min(first_at), max(last_at)
+FROM daily_usage GROUP BY 1, 2, 3, 4
+"""
+
+
+async def generate(pool: Pool, count: int) -> None:
+    started = time.perf_counter()
+    await ensure_partitions(pool, [add_months(month_of(YEAR_START), n) for n in range(13)])
+    async with pool.connection() as conn:
+        await conn.execute("TRUNCATE requests, daily_usage, daily_group_usage, chats")
+        for first in range(0, count, 1_000_000):
+            last = min(first + 1_000_000, count) - 1
+            start = datetime.combine(YEAR_START, datetime.min.time(), UTC)
+            await conn.execute(_GENERATE, {"start": start, "first": first, "last": last})
+            await conn.commit()
+        await conn.execute(_ROLL_UP)
+        await conn.commit()
+        await conn.set_autocommit(True)
+        await conn.execute("VACUUM ANALYZE daily_usage")
+        await conn.execute("VACUUM ANALYZE daily_group_usage")
+        await conn.set_autocommit(False)
+        cursor = await conn.execute("SELECT count(*) AS n FROM daily_usage")
+        rows = (await cursor.fetchone() or {"n": 0})["n"]
+    elapsed = time.perf_counter() - started
+    print(f"generated {count:,} requests ({rows:,} rollup rows) in {elapsed:.0f} s")
+
+
+async def timed(label: str, run: Callable[[], Awaitable[Any]], repeat: int = 7) -> None:
+    await run()  # warm the cache
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        rows = await run()
+        times.append((time.perf_counter() - started) * 1000)
+    print(
+        f"  {label:<48} {len(rows):>5} rows  median {statistics.median(times):7.1f} ms"
+        f"  max {max(times):7.1f} ms"
+    )
+
+
+async def bench_reports(pool: Pool) -> None:
+    view = KeysView()
+    year, month = Period(YEAR_START, YEAR_END), Period(date(2026, 11, 1), YEAR_END)
+
+    def report(by: queries.Dimension, period: Period, **only: Any) -> Callable[[], Awaitable[Any]]:
+        async def run() -> list[dict[str, Any]]:
+            found = await queries.usage(pool, by, Filters(period, None, **only))
+            return reports.usage_rows(found, by, view)
+
+        return run
+
+    await timed("groups of one school, one month", report("group", month, school_id="school-3"))
+    await timed("groups of one school, one year", report("group", year, school_id="school-3"))
+    await timed("users of one group, one year", report("user", year, group_id="group-3-7"))
+    await timed("schools (all), one month", report("school", month))
+    await timed("schools (all), one year", report("school", year))
+    await timed("days of one school, one year", report("day", year, school_id="school-3"))
+
+
+async def main(args: argparse.Namespace) -> None:
+    with tempfile.TemporaryDirectory(prefix="bench-ledger-") as folder:
+        nats = EmbeddedNats(Path(folder) / "nats")
+        postgres = EmbeddedPostgres(Path(folder) / "pg" / "data")
+        nats.start()
+        postgres.start()
+        try:
+            url = postgres.create_database("bench")
+            await migrate(url, SCHEMA, SQL_DIR)
+            pool = await open_pool(url, SCHEMA)
+            await maintain(pool, datetime.now(UTC).date(), 3, 0)
+            if args.ingest:
+                await bench_ingest(nats.url, pool, args.ingest, args.batch, args.active_keys)
+            for count in args.report_requests:
+                await generate(pool, count)
+                print(f"reports over {count:,} requests:")
+                await bench_reports(pool)
+            await pool.close()
+        finally:
+            nats.stop()
+            postgres.stop()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--ingest", type=int, default=200_000, help="events to ingest (0: skip)")
+    parser.add_argument("--active-keys", type=int, default=5000, help="keys in use at once")
+    parser.add_argument("--batch", type=int, default=1000, help="consumer batch size")
+    parser.add_argument(
+        "--report-requests", type=int, nargs="*", default=[1_000_000], help="request counts"
+    )
+    asyncio.run(main(parser.parse_args()))

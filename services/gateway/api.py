@@ -1,0 +1,83 @@
+"""HTTP: the ``/v1`` routes, and the one place that turns errors into OpenAI's envelope."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from services.gateway.errors import GatewayError, NotFound
+from services.gateway.exchange import authenticate
+from services.gateway.proxy import Proxy
+
+
+def error_response(error: GatewayError) -> Response:
+    """``{"error": {"message", "type", "param", "code"}}`` with the error's status and headers."""
+    body = {
+        "error": {"message": error.message, "type": error.type, "param": None, "code": error.code}
+    }
+    return Response(orjson.dumps(body), error.status, error.headers, "application/json")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Gateway errors and unknown routes answer in OpenAI's error envelope."""
+
+    async def on_gateway_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, GatewayError)
+        return error_response(exc)
+
+    async def on_http(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        error = NotFound(f"{request.method} {request.url.path}: {exc.detail}")
+        error.status = exc.status_code
+        return error_response(error)
+
+    app.add_exception_handler(GatewayError, on_gateway_error)
+    app.add_exception_handler(StarletteHTTPException, on_http)
+
+
+def _model_entry(name: str) -> dict[str, Any]:
+    return {"id": name, "object": "model", "created": 0, "owned_by": "ai-school"}
+
+
+def _proxy(request: Request) -> Proxy:
+    proxy: Proxy = request.app.state.proxy
+    return proxy
+
+
+def install_openai_routes(app: FastAPI) -> None:
+    """``/v1/chat/completions``, ``/v1/completions``, ``/v1/embeddings``, ``/v1/models``.
+
+    Plain Starlette routes: the handlers read the raw body themselves, so FastAPI's
+    dependency and validation machinery would only cost time on the hot path.
+    """
+    for path in ("/chat/completions", "/completions", "/embeddings"):
+        app.add_route(f"/v1{path}", _forwarder(path), methods=["POST"])
+    app.add_route("/v1/models", _models, methods=["GET"])
+    app.add_route("/v1/models/{name:path}", _model, methods=["GET"])
+
+
+def _forwarder(path: str) -> Callable[[Request], Awaitable[Response]]:
+    async def forward(request: Request) -> Response:
+        return await _proxy(request).handle(request, path)
+
+    return forward
+
+
+async def _models(request: Request) -> Response:
+    state = _proxy(request).state
+    key = authenticate(state, request.headers)
+    data = [_model_entry(name) for name in state.models if key.may_use(name)]
+    return Response(orjson.dumps({"object": "list", "data": data}), media_type="application/json")
+
+
+async def _model(request: Request) -> Response:
+    state = _proxy(request).state
+    key = authenticate(state, request.headers)
+    name = request.path_params["name"]
+    key.check_model(name, name in state.models)
+    return Response(orjson.dumps(_model_entry(name)), media_type="application/json")

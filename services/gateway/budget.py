@@ -1,0 +1,133 @@
+"""Hard budgets: reserve a request's maximum cost before forwarding, settle after. Pure.
+
+A request is admitted while the key's settled spend plus its open reservations is below
+the budget; it then reserves its whole maximum cost. So however many requests race, the
+admitted ones can take spend past the budget by at most the maximum cost of the one that
+was admitted last (the single-gateway bound). Spend of other replicas arrives as
+``RequestMetered`` from USAGE and counts the same way.
+"""
+
+from __future__ import annotations
+
+import calendar
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from uuid import UUID
+from zoneinfo import ZoneInfo
+
+from contracts.events import BudgetRenewed, EventBase, KeyIssued, Renewal, RequestMetered
+from contracts.money import format_usd
+from services.gateway.errors import InsufficientQuota
+from services.gateway.projection import KeyRecord, format_time
+
+
+@dataclass
+class Account:
+    """One key's spend in its current period."""
+
+    period_start: datetime | None = None
+    spent_micro: int = 0
+    reserved_micro: int = 0
+
+
+@dataclass(frozen=True)
+class Reservation:
+    """Budget held for one request in flight."""
+
+    key_id: UUID
+    amount_micro: int
+    at: datetime
+
+
+@dataclass
+class Budgets:
+    """Spend and reservations per key, fed by KEYS and USAGE events and by our requests."""
+
+    accounts: dict[UUID, Account] = field(default_factory=dict)
+    # Requests we settled here whose RequestMetered has not come back from USAGE yet: when
+    # it does, it is skipped, so our own spend counts once (also after a restart, when this
+    # set is empty and USAGE is the only record of what we spent before).
+    settled_here: set[UUID] = field(default_factory=set)
+
+    def account(self, key_id: UUID) -> Account:
+        """The key's account, created empty on first use."""
+        return self.accounts.setdefault(key_id, Account())
+
+    def apply(self, event: EventBase) -> None:
+        """Apply a KEYS or USAGE event that moves a budget period or spend."""
+        match event:
+            case KeyIssued():
+                self.account(event.key_id).period_start = event.period_start
+            case BudgetRenewed():
+                self._renew(event)
+            case RequestMetered():
+                if event.request_id in self.settled_here:
+                    self.settled_here.discard(event.request_id)
+                else:
+                    self._spend(event.key_id, event.cost_micro_usd, event.at)
+
+    def _renew(self, event: BudgetRenewed) -> None:
+        account = self.account(event.key_id)
+        if account.period_start is None or event.period_start > account.period_start:
+            account.period_start = event.period_start
+            account.spent_micro = 0
+
+    def _spend(self, key_id: UUID, cost_micro: int, at: datetime) -> None:
+        account = self.account(key_id)
+        if account.period_start is None or at >= account.period_start:
+            account.spent_micro += cost_micro
+
+    def reserve(
+        self, key: KeyRecord, amount_micro: int, now: datetime, zone: ZoneInfo
+    ) -> Reservation:
+        """Hold ``amount_micro`` for a request, or raise InsufficientQuota."""
+        account = self.account(key.key_id)
+        if account.spent_micro + account.reserved_micro >= key.budget_micro_usd:
+            raise InsufficientQuota(exhausted_message(key, account.spent_micro, zone))
+        account.reserved_micro += amount_micro
+        return Reservation(key.key_id, amount_micro, now)
+
+    def settle(self, reservation: Reservation, request_id: UUID, cost_micro: int) -> None:
+        """Replace a reservation by the request's real cost, metered as ``request_id``."""
+        self.release(reservation)
+        self._spend(reservation.key_id, cost_micro, reservation.at)
+        self.settled_here.add(request_id)
+
+    def release(self, reservation: Reservation) -> None:
+        """Give a reservation back unused (the request never reached the upstream)."""
+        self.account(reservation.key_id).reserved_micro -= reservation.amount_micro
+
+    def restore(self, event: RequestMetered) -> None:
+        """Count a spooled event of ours that USAGE may not have yet (at start-up)."""
+        self._spend(event.key_id, event.cost_micro_usd, event.at)
+        self.settled_here.add(event.request_id)
+
+
+def renews_at(key: KeyRecord, zone: ZoneInfo) -> datetime | None:
+    """When the key's next budget period begins, or None if it does not renew."""
+    local = key.period_start.astimezone(zone)
+    match key.renewal:
+        case Renewal.DAILY:
+            return local + timedelta(days=1)
+        case Renewal.WEEKLY:
+            return local + timedelta(days=7)
+        case Renewal.MONTHLY:
+            year, month = (
+                (local.year + 1, 1) if local.month == 12 else (local.year, local.month + 1)
+            )
+            day = min(local.day, calendar.monthrange(year, month)[1])
+            return local.replace(year=year, month=month, day=day)
+    return None
+
+
+def exhausted_message(key: KeyRecord, spent_micro: int, zone: ZoneInfo) -> str:
+    """What a student reads when the budget is spent: the budget and when it renews."""
+    budget = format_usd(key.budget_micro_usd)
+    used = format_usd(spent_micro)
+    renewal = renews_at(key, zone)
+    when = (
+        f"It renews on {format_time(renewal, zone)}."
+        if renewal is not None
+        else "It does not renew; ask your teacher for more."
+    )
+    return f"You have used {used} of this key's budget of {budget}. {when}"

@@ -1,0 +1,241 @@
+"""Chat detection: which conversation of a student with a tool a request belongs to; pure.
+
+The rule (stated for readers in docs/chats.md), built from captured Aider and OpenCode traffic:
+
+1. A request with a session id belongs to that session's chat.
+2. Otherwise only the user turns count. The last user turn is the request being made; the
+   earlier ones are the conversation so far. A chat remembers the turns that were requests in
+   it, never the tool's boilerplate (Aider's few-shot example and file listings are user turns
+   that are never the last one, so they are never remembered and never match).
+3. A request continues the chat whose opening request it carries (or repeats), else the chat
+   sharing most of its earlier turns; otherwise it starts a new chat titled from its last turn.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from uuid import UUID
+
+TITLE_LENGTH = 80
+UNTITLED = "Untitled chat"
+# Aider appends its system reminder to the request and drops it once the request is history,
+# so a turn is also remembered by its leading paragraphs.
+MAX_PREFIXES = 8
+TURN_HASHES_PER_CHAT = 128
+# Side requests a tool makes about a conversation, recognised by their system prompt.
+SIDE_REQUEST_MARKERS = ("*Briefly* summarize this partial conversation",)  # Aider's summariser
+
+Digest = bytes
+
+
+@dataclass(frozen=True)
+class ChatDecision:
+    """The chat a request belongs to; ``created`` and ``title`` only for its first request."""
+
+    chat_id: UUID
+    created: bool
+    title: str | None
+
+
+@dataclass
+class _Chat:
+    chat_id: UUID
+    session_id: str | None
+    opening: frozenset[Digest]
+    turns: dict[Digest, None] = field(default_factory=dict)  # insertion-ordered set
+    used: int = 0
+
+
+@dataclass(frozen=True)
+class _Turns:
+    """A request's user turns, hashed: earlier ones, the last one, its paragraph prefixes."""
+
+    history: frozenset[Digest]
+    last: Digest | None
+    last_keys: frozenset[Digest]
+    title: str
+    side_request: bool
+
+
+class _KeyChats:
+    """One key's chats, least recently used first, indexed by session and by remembered turn."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.clock = 0
+        self.chats: OrderedDict[UUID, _Chat] = OrderedDict()
+        self.sessions: dict[str, UUID] = {}
+        self.index: dict[Digest, set[UUID]] = {}
+
+    def touch(self, chat: _Chat) -> None:
+        self.clock += 1
+        chat.used = self.clock
+        self.chats.move_to_end(chat.chat_id)
+
+    def add(self, chat: _Chat) -> None:
+        self.chats[chat.chat_id] = chat
+        self.touch(chat)
+        self._index(chat, chat.opening)
+        if chat.session_id is not None:
+            self.sessions[chat.session_id] = chat.chat_id
+        while len(self.chats) > self.limit:
+            self._evict(self.chats.popitem(last=False)[1])
+
+    def remember(self, chat: _Chat, digests: Iterable[Digest]) -> None:
+        fresh = [d for d in digests if d not in chat.turns and d not in chat.opening]
+        chat.turns.update(dict.fromkeys(fresh))
+        self._index(chat, fresh)
+        while len(chat.turns) > TURN_HASHES_PER_CHAT:
+            oldest = next(iter(chat.turns))
+            del chat.turns[oldest]
+            self._unindex(chat, [oldest])
+
+    def by_session(self, session_id: str) -> _Chat | None:
+        chat_id = self.sessions.get(session_id)
+        return None if chat_id is None else self.chats[chat_id]
+
+    def latest(self) -> _Chat | None:
+        return next(reversed(self.chats.values()), None)
+
+    def best_match(self, turns: _Turns) -> _Chat | None:
+        """The chat whose opening the request carries, else the one sharing most earlier turns."""
+        shared = self._shared_turns(turns)
+
+        def rank(chat_id: UUID) -> tuple[bool, int, int]:
+            chat = self.chats[chat_id]
+            carries_opening = not chat.opening.isdisjoint(turns.history) or (
+                turns.last in chat.opening
+            )
+            return carries_opening, shared[chat_id], chat.used  # recency breaks ties
+
+        best = max(shared, key=rank, default=None)
+        if best is None or rank(best)[:2] == (False, 0):
+            return None
+        return self.chats[best]
+
+    def _shared_turns(self, turns: _Turns) -> dict[UUID, int]:
+        """Chats that remember the request's last turn or any earlier one, with the count."""
+        shared = dict.fromkeys(self.index.get(turns.last or b"", ()), 0)
+        for digest in turns.history:
+            for chat_id in self.index.get(digest, ()):
+                shared[chat_id] = shared.get(chat_id, 0) + 1
+        return shared
+
+    def _index(self, chat: _Chat, digests: Iterable[Digest]) -> None:
+        for digest in digests:
+            self.index.setdefault(digest, set()).add(chat.chat_id)
+
+    def _unindex(self, chat: _Chat, digests: Iterable[Digest]) -> None:
+        for digest in digests:
+            holders = self.index.get(digest, set())
+            holders.discard(chat.chat_id)
+            if not holders:
+                self.index.pop(digest, None)
+
+    def _evict(self, chat: _Chat) -> None:
+        self._unindex(chat, [*chat.opening, *chat.turns])
+        if chat.session_id is not None:
+            self.sessions.pop(chat.session_id, None)
+
+
+class ChatTracker:
+    """Assigns each request of a key to a chat; memory per key is bounded by an LRU of chats."""
+
+    def __init__(self, new_id: Callable[[], UUID], max_chats_per_key: int = 256) -> None:
+        if max_chats_per_key < 1:
+            raise ValueError("max_chats_per_key must be at least 1")
+        self._new_id = new_id
+        self._limit = max_chats_per_key
+        self._keys: dict[UUID, _KeyChats] = {}
+
+    def observe(
+        self, key_id: UUID, session_id: str | None, body: Mapping[str, Any]
+    ) -> ChatDecision:
+        """Returns the request's chat, creating (and titling) it on its first request."""
+        session_id = session_id or None
+        chats = self._keys.setdefault(key_id, _KeyChats(self._limit))
+        turns = read_turns(body)
+        chat = self._find(chats, session_id, turns)
+        if chat is None:
+            chat = _Chat(self._new_id(), session_id, turns.last_keys)
+            chats.add(chat)
+            return ChatDecision(chat.chat_id, created=True, title=turns.title)
+        if session_id is None and not turns.side_request:
+            chats.remember(chat, turns.last_keys)
+        chats.touch(chat)
+        return ChatDecision(chat.chat_id, created=False, title=None)
+
+    def footprint(self, key_id: UUID) -> tuple[int, int]:
+        """How many chats and turn hashes are kept for a key (bounded by the limits)."""
+        chats = self._keys.get(key_id)
+        if chats is None:
+            return 0, 0
+        return len(chats.chats), sum(len(c.opening) + len(c.turns) for c in chats.chats.values())
+
+    def _find(self, chats: _KeyChats, session_id: str | None, turns: _Turns) -> _Chat | None:
+        if session_id is not None:
+            return chats.by_session(session_id)
+        if turns.side_request or turns.last is None:
+            return chats.latest()
+        return chats.best_match(turns)
+
+
+def read_turns(body: Mapping[str, Any]) -> _Turns:
+    """Hashes the user turns of a chat request (``messages``) or a completion (``prompt``)."""
+    messages = body.get("messages")
+    if isinstance(messages, list):
+        texts = [_text(m.get("content")) for m in messages if _role(m) == "user"]
+        side = any(_is_side_request(m) for m in messages)
+    else:
+        texts, side = [_text(body.get("prompt"))], False
+    texts = [text for text in texts if text.strip()]
+    if not texts:
+        return _Turns(frozenset(), None, frozenset(), UNTITLED, side)
+    last = texts[-1]
+    history = frozenset(_digest(text) for text in texts[:-1])
+    return _Turns(history, _digest(last), frozenset(_prefix_digests(last)), title(last), side)
+
+
+def title(text: str) -> str:
+    """The first non-blank line of a request, whitespace collapsed, cut to ``TITLE_LENGTH``."""
+    line = next((line for line in text.splitlines() if line.strip()), "")
+    words = " ".join(line.split())
+    if len(words) > TITLE_LENGTH:
+        return words[: TITLE_LENGTH - 1].rstrip() + "…"
+    return words or UNTITLED
+
+
+def _role(message: object) -> object:
+    return message.get("role") if isinstance(message, Mapping) else None
+
+
+def _is_side_request(message: object) -> bool:
+    if _role(message) != "system" or not isinstance(message, Mapping):
+        return False
+    return _text(message.get("content")).lstrip().startswith(SIDE_REQUEST_MARKERS)
+
+
+def _text(content: object) -> str:
+    """The text of a message's content: a string, a list of text parts, or a prompt list."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "\n".join(_text(part) for part in content)
+    if isinstance(content, Mapping) and content.get("type", "text") == "text":
+        return _text(content.get("text"))
+    return ""
+
+
+def _digest(text: str) -> Digest:
+    # Whitespace is normalised: Aider's restored history adds Markdown line breaks.
+    return hashlib.blake2b(" ".join(text.split()).encode(), digest_size=8).digest()
+
+
+def _prefix_digests(text: str) -> list[Digest]:
+    paragraphs = text.split("\n\n")
+    prefixes = ["\n\n".join(paragraphs[:n]) for n in range(1, min(len(paragraphs), MAX_PREFIXES))]
+    return [_digest(prefix) for prefix in prefixes if prefix.strip()] + [_digest(text)]

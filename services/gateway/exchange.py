@@ -1,0 +1,189 @@
+"""One request's way through the gateway: admitted, forwarded, then settled and metered."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from uuid import UUID
+
+import structlog
+
+from contracts.apikeys import hash_secret, is_well_formed
+from contracts.events import ChatCreated, EventBase, RequestMetered
+from services.gateway.budget import Budgets, Reservation
+from services.gateway.errors import InvalidApiKey, ModelNotFound, Starting
+from services.gateway.limits import RateLimiter
+from services.gateway.pricing import Model, Usage
+from services.gateway.projection import KeyProjection, KeyRecord
+from services.gateway.tokens import estimate_prompt_tokens
+
+log = structlog.get_logger(__name__)
+
+KEY_HEADERS = ("api-key", "x-api-key")
+
+
+@dataclass
+class State:
+    """The gateway's in-memory state and the ports a request needs."""
+
+    projection: KeyProjection
+    budgets: Budgets
+    limiter: RateLimiter
+    models: Mapping[str, Model]
+    server_secret: bytes
+    gateway_id: str
+    record: Callable[[EventBase], None]
+    now: Callable[[], datetime]
+    new_id: Callable[[], UUID]
+    ready: Callable[[], bool] = lambda: True
+    monotonic: Callable[[], float] = time.monotonic
+
+
+def api_key(headers: Mapping[str, str]) -> str:
+    """The key from ``Authorization: Bearer``, ``api-key`` or ``x-api-key`` (any case)."""
+    authorization = headers.get("authorization", "")
+    scheme, _, value = authorization.partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    for name in KEY_HEADERS:
+        if headers.get(name):
+            return headers[name].strip()
+    raise InvalidApiKey(
+        "You did not provide an API key. Send it as 'Authorization: Bearer sk-ais-...'."
+    )
+
+
+def authenticate(state: State, headers: Mapping[str, str]) -> KeyRecord:
+    """The usable key of this request; malformed keys are refused without a lookup."""
+    if not state.ready():
+        raise Starting("The gateway is starting: it is still reading the keys. Try again.")
+    key = api_key(headers)
+    if not is_well_formed(key):
+        raise InvalidApiKey(
+            "Incorrect API key provided: it is not a well-formed AI-School key"
+            " (check for a typing mistake)."
+        )
+    return state.projection.authenticate(hash_secret(key, state.server_secret), state.now())
+
+
+def model_for(state: State, key: KeyRecord, name: object) -> Model:
+    """The model a request names, if it exists and the key may use it."""
+    if not isinstance(name, str) or not name:
+        raise ModelNotFound("You must name a model: the request has no 'model'.")
+    key.check_model(name, name in state.models)
+    return state.models[name]
+
+
+@dataclass
+class Exchange:
+    """A request holding a reservation and a rate-limit slot until it is closed once."""
+
+    state: State
+    key: KeyRecord
+    model: Model
+    raw: bytes
+    stream: bool
+    reservation: Reservation
+    request_id: UUID
+    started: float
+    chat_id: UUID | None = None
+    closed: bool = field(default=False)
+
+    @classmethod
+    def admit(
+        cls,
+        state: State,
+        key: KeyRecord,
+        model: Model,
+        raw: bytes,
+        body: Mapping[str, object],
+        *,
+        generates: bool = True,
+    ) -> Exchange:
+        """Take a rate-limit slot and reserve the request's maximum cost, or raise.
+
+        ``generates`` is False for embeddings, which produce no output tokens.
+        """
+        state.limiter.acquire(key.key_id, key.role, state.monotonic())
+        try:
+            requested = body.get("max_completion_tokens") or body.get("max_tokens")
+            cap = model.output_cap(requested if isinstance(requested, int) else None)
+            cap = cap if generates else 0
+            amount = model.max_cost_micro(estimate_prompt_tokens(raw), cap)
+            zone = state.projection.time_zone(key.school_id)
+            reservation = state.budgets.reserve(key, amount, state.now(), zone)
+        except BaseException:
+            state.limiter.release(key.key_id)
+            raise
+        stream = body.get("stream") is True
+        return cls(state, key, model, raw, stream, reservation, state.new_id(), state.monotonic())
+
+    def chat_created(self, chat_id: UUID, title: str | None) -> None:
+        """Publish the start of a chat this request began."""
+        key = self.key
+        self.state.record(
+            ChatCreated(
+                event_id=chat_id,
+                occurred_at=self.state.now(),
+                chat_id=chat_id,
+                key_id=key.key_id,
+                user_id=key.user_id,
+                school_id=key.school_id,
+                group_id=key.group_id,
+                model=self.model.name,
+                title=title or "Untitled chat",
+                at=self.reservation.at,
+            )
+        )
+
+    def finish(self, usage: Usage, status: int) -> None:
+        """The request reached the upstream: settle its real cost and meter it, once."""
+        if self.closed:
+            return
+        self.closed = True
+        state, cost = self.state, self.model.cost_micro(usage)
+        state.budgets.settle(self.reservation, self.request_id, cost)
+        state.limiter.release(self.key.key_id)
+        state.record(self._metered(usage, status, cost))
+        log.info(
+            "request_metered",
+            request_id=str(self.request_id),
+            key_id=str(self.key.key_id),
+            model=self.model.name,
+            status=status,
+            cost_micro_usd=cost,
+            estimated=usage.estimated,
+        )
+
+    def abandon(self) -> None:
+        """The request never reached the upstream: give back its reservation and slot."""
+        if not self.closed:
+            self.closed = True
+            self.state.budgets.release(self.reservation)
+            self.state.limiter.release(self.key.key_id)
+
+    def _metered(self, usage: Usage, status: int, cost: int) -> RequestMetered:
+        key = self.key
+        return RequestMetered(
+            event_id=self.request_id,
+            occurred_at=self.state.now(),
+            request_id=self.request_id,
+            key_id=key.key_id,
+            user_id=key.user_id,
+            school_id=key.school_id,
+            group_id=key.group_id,
+            model=self.model.name,
+            prompt_tokens=usage.prompt_tokens,
+            completion_tokens=usage.completion_tokens,
+            cached_tokens=min(usage.cached_tokens, usage.prompt_tokens),
+            cost_micro_usd=cost,
+            estimated=usage.estimated,
+            status=status,
+            stream=self.stream,
+            latency_ms=max(0, round((self.state.monotonic() - self.started) * 1000)),
+            chat_id=self.chat_id,
+            gateway_id=self.state.gateway_id,
+            at=self.reservation.at,
+        )

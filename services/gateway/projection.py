@@ -1,0 +1,151 @@
+"""Keys in memory, by hash, from the KEYS stream; decides whether a key may be used. Pure."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from uuid import UUID
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from contracts.directory import Directory
+from contracts.events import (
+    BudgetChanged,
+    BudgetRenewed,
+    EventBase,
+    KeyIssued,
+    KeyRevoked,
+    Renewal,
+    Role,
+    ValidityChanged,
+)
+from services.gateway.errors import InvalidApiKey, ModelNotFound
+
+UTC = ZoneInfo("UTC")
+
+
+@dataclass(frozen=True)
+class KeyRecord:
+    """What the gateway knows about one key."""
+
+    key_id: UUID
+    user_id: str
+    role: Role
+    school_id: str
+    group_id: str | None
+    budget_micro_usd: int
+    renewal: Renewal
+    period_start: datetime
+    valid_from: datetime | None
+    valid_until: datetime | None
+    allowed_models: tuple[str, ...] | None
+    revoked: bool = False
+
+    def may_use(self, model: str) -> bool:
+        """True when the key has no allow-list or the list names the model."""
+        return self.allowed_models is None or model in self.allowed_models
+
+    def check_model(self, model: str, known: bool) -> None:
+        """Raise ModelNotFound when the model does not exist or this key may not use it."""
+        if not known or not self.may_use(model):
+            raise ModelNotFound(
+                f"The model `{model}` does not exist or you do not have access to it."
+            )
+
+
+@dataclass
+class KeyProjection:
+    """Keys by their HMAC, kept current by ``apply``; the directory gives time zones."""
+
+    directory: Directory = field(default_factory=Directory)
+    by_hash: dict[str, KeyRecord] = field(default_factory=dict)
+    hash_by_id: dict[UUID, str] = field(default_factory=dict)
+
+    def apply(self, event: EventBase) -> None:
+        """Apply one KEYS event; others only feed the directory."""
+        self.directory.apply(event)
+        match event:
+            case KeyIssued():
+                self._issue(event)
+            case KeyRevoked():
+                self._update(event.key_id, revoked=True)
+            case BudgetRenewed():
+                self._update(
+                    event.key_id,
+                    budget_micro_usd=event.budget_micro_usd,
+                    period_start=event.period_start,
+                )
+            case BudgetChanged():
+                self._update(
+                    event.key_id, budget_micro_usd=event.budget_micro_usd, renewal=event.renewal
+                )
+            case ValidityChanged():
+                self._update(
+                    event.key_id, valid_from=event.valid_from, valid_until=event.valid_until
+                )
+
+    def _issue(self, event: KeyIssued) -> None:
+        self.hash_by_id[event.key_id] = event.key_hash
+        self.by_hash[event.key_hash] = KeyRecord(
+            key_id=event.key_id,
+            user_id=event.user_id,
+            role=event.role,
+            school_id=event.school_id,
+            group_id=event.group_id,
+            budget_micro_usd=event.budget_micro_usd,
+            renewal=event.renewal,
+            period_start=event.period_start,
+            valid_from=event.valid_from,
+            valid_until=event.valid_until,
+            allowed_models=event.allowed_models,
+        )
+
+    def _update(self, key_id: UUID, **changes: object) -> None:
+        key_hash = self.hash_by_id.get(key_id)
+        if key_hash is not None:
+            self.by_hash[key_hash] = replace(self.by_hash[key_hash], **changes)  # type: ignore[arg-type]
+
+    def get(self, key_id: UUID) -> KeyRecord | None:
+        """The key with this id, or None."""
+        key_hash = self.hash_by_id.get(key_id)
+        return None if key_hash is None else self.by_hash[key_hash]
+
+    def authenticate(self, key_hash: str, now: datetime) -> KeyRecord:
+        """The usable key with this hash; InvalidApiKey says why not (and when it is valid)."""
+        record = self.by_hash.get(key_hash)
+        if record is None:
+            raise InvalidApiKey("Incorrect API key provided: this key is unknown.")
+        if record.revoked:
+            raise InvalidApiKey("This API key has been revoked. Ask your teacher for a new one.")
+        zone = self.time_zone(record.school_id)
+        if record.valid_from is not None and now < record.valid_from:
+            raise InvalidApiKey(
+                f"This API key is not valid yet: it is valid {_window(record, zone)}."
+            )
+        if record.valid_until is not None and now >= record.valid_until:
+            raise InvalidApiKey(f"This API key has expired: it was valid {_window(record, zone)}.")
+        return record
+
+    def time_zone(self, school_id: str) -> ZoneInfo:
+        """The school's time zone (UTC if unknown), for messages people read."""
+        school = self.directory.schools.get(school_id)
+        if school is None:
+            return UTC
+        try:
+            return ZoneInfo(school.time_zone)
+        except (ZoneInfoNotFoundError, ValueError):
+            return UTC
+
+
+def format_time(moment: datetime, zone: ZoneInfo) -> str:
+    """``2026-12-01 08:00 (Europe/Amsterdam)``."""
+    return f"{moment.astimezone(zone):%Y-%m-%d %H:%M} ({zone.key})"
+
+
+def _window(record: KeyRecord, zone: ZoneInfo) -> str:
+    start, end = record.valid_from, record.valid_until
+    if start is not None and end is not None:
+        return f"from {format_time(start, zone)} until {format_time(end, zone)}"
+    if start is not None:
+        return f"from {format_time(start, zone)}"
+    assert end is not None
+    return f"until {format_time(end, zone)}"

@@ -1,0 +1,138 @@
+"""The OpenAI endpoints: authenticate, admit, forward, relay, settle. No I/O but the upstream."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+
+from services.gateway.chats import ChatTracker
+from services.gateway.errors import BadRequest, UpstreamTimeout
+from services.gateway.exchange import Exchange, State, authenticate, model_for
+from services.gateway.pricing import Model, Usage, usage_from
+from services.gateway.stream import Relay, RelayResponse
+from services.gateway.tokens import estimate_prompt_tokens, estimate_tokens
+from services.gateway.upstream import Upstream
+
+CHAT_PATH = "/chat/completions"
+EMBEDDINGS_PATH = "/embeddings"
+SESSION_HEADER = "x-session-id"
+OUTPUT_FIELDS = ("max_tokens", "max_completion_tokens")
+
+
+@dataclass
+class Proxy:
+    """Forwards OpenAI requests of valid keys within their budget to the model's server."""
+
+    state: State
+    upstream: Upstream
+    chats: ChatTracker
+
+    async def handle(self, request: Request, path: str) -> Response:
+        """Serve one POST to ``/v1{path}``."""
+        key = authenticate(self.state, request.headers)
+        raw = await request.body()
+        body = parse_object(raw)
+        model = model_for(self.state, key, body.get("model"))
+        exchange = Exchange.admit(
+            self.state, key, model, raw, body, generates=path != EMBEDDINGS_PATH
+        )
+        try:
+            if path == CHAT_PATH:
+                self._observe_chat(exchange, request.headers, body)
+            content, wants_usage = upstream_body(raw, body, model)
+            outgoing = self.upstream.build(model, path, content, exchange.request_id)
+            response = await self.upstream.send(outgoing, stream=exchange.stream)
+        except UpstreamTimeout:
+            exchange.finish(Usage(0, 0), 504)
+            raise
+        except BaseException:
+            exchange.abandon()
+            raise
+        headers = {"x-request-id": str(exchange.request_id)}
+        if exchange.stream and response.status_code == 200:
+            return RelayResponse(Relay(response, exchange, wants_usage), headers)
+        return await self._whole(response, exchange, headers)
+
+    async def _whole(self, response: Any, exchange: Exchange, headers: dict[str, str]) -> Response:
+        try:
+            content = await response.aread()
+        except BaseException:
+            exchange.finish(Usage(estimate_prompt_tokens(exchange.raw), 0, estimated=True), 502)
+            raise
+        finally:
+            await response.aclose()
+        exchange.finish(usage_of(content, exchange.raw), response.status_code)
+        media_type = response.headers.get("content-type", "application/json")
+        return Response(content, response.status_code, headers, media_type)
+
+    def _observe_chat(
+        self, exchange: Exchange, headers: Mapping[str, str], body: Mapping[str, Any]
+    ) -> None:
+        session = headers.get(SESSION_HEADER) or None
+        decision = self.chats.observe(exchange.key.key_id, session, body)
+        exchange.chat_id = decision.chat_id
+        if decision.created:
+            exchange.chat_created(decision.chat_id, decision.title)
+
+
+def parse_object(raw: bytes) -> dict[str, Any]:
+    """The request's JSON object, or BadRequest."""
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise BadRequest(f"The request body is not valid JSON: {exc.msg}.") from exc
+    if not isinstance(body, dict):
+        raise BadRequest("The request body must be a JSON object.")
+    return body
+
+
+def upstream_body(raw: bytes, body: dict[str, Any], model: Model) -> tuple[bytes, bool]:
+    """What to send upstream and whether the client asked for streamed usage itself.
+
+    A stream always asks the upstream for usage, so we can bill it; an output cap above the
+    model's limit is lowered to it (the reservation assumed no more; OpenCode asks 32000);
+    the original bytes are sent unchanged when nothing needs changing.
+    """
+    changes: dict[str, Any] = {}
+    if body.get("model") != model.upstream_model:
+        changes["model"] = model.upstream_model
+    for field in OUTPUT_FIELDS:
+        value = body.get(field)
+        if isinstance(value, int) and value > model.max_output_tokens:
+            changes[field] = model.max_output_tokens
+    options = body.get("stream_options")
+    wants_usage = isinstance(options, dict) and options.get("include_usage") is True
+    if body.get("stream") is True and not wants_usage:
+        changes["stream_options"] = {**(options or {}), "include_usage": True}
+    if not changes:
+        return raw, wants_usage
+    return orjson.dumps({**body, **changes}), wants_usage
+
+
+def usage_of(content: bytes, raw_request: bytes) -> Usage:
+    """Usage from a whole JSON answer; if it has none, our estimate of prompt and output."""
+    try:
+        answer = orjson.loads(content)
+    except orjson.JSONDecodeError:
+        return Usage(0, 0)
+    if not isinstance(answer, dict) or "error" in answer:
+        return Usage(0, 0)
+    usage = usage_from(answer.get("usage"))
+    if usage is not None:
+        return usage
+    text = "".join(_answer_texts(answer))
+    return Usage(estimate_prompt_tokens(raw_request), estimate_tokens(text), estimated=True)
+
+
+def _answer_texts(answer: dict[str, Any]) -> list[str]:
+    texts = []
+    for choice in answer.get("choices") or ():
+        message = choice.get("message") or {}
+        texts.append(str(choice.get("text") or message.get("content") or ""))
+        texts.extend(str(call) for call in message.get("tool_calls") or ())
+    return texts

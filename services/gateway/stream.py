@@ -1,0 +1,122 @@
+"""Relay a streamed answer chunk by chunk, learning its usage on the way.
+
+Chunks go out as the upstream sends them, byte for byte, except the one that carries the
+usage we asked for on the client's behalf: hidden from a client that did not ask, or, if the
+upstream put it on a content chunk, re-encoded without it. Each chunk is parsed once to count
+the text it adds, which is what we bill when the upstream reports no usage or the client
+goes away before the end.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import anyio
+import httpx
+import orjson
+from starlette.responses import StreamingResponse
+from starlette.types import Receive, Scope, Send
+
+from services.gateway.exchange import Exchange
+from services.gateway.pricing import Usage, usage_from
+from services.gateway.tokens import estimate_prompt_tokens, estimate_tokens, generated_text
+
+SEPARATORS = (b"\r\n\r\n", b"\n\n")
+
+
+class Relay:
+    """Reads one upstream stream for one client and bills it once when closed."""
+
+    def __init__(self, response: httpx.Response, exchange: Exchange, wants_usage: bool) -> None:
+        self._response = response
+        self._exchange = exchange
+        self._wants_usage = wants_usage
+        self._usage: Usage | None = None
+        self._generated = 0
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        """The SSE events to send to the client, as they arrive."""
+        async for event in _events(self._response.aiter_bytes()):
+            out = self._inspect(event)
+            if out is not None:
+                yield out
+
+    def _inspect(self, event: bytes) -> bytes | None:
+        data = _data(event)
+        if data is None or data == b"[DONE]":
+            return event
+        try:
+            chunk = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            return event
+        if not isinstance(chunk, dict):
+            return event
+        self._generated += estimate_tokens(generated_text(chunk))
+        usage = usage_from(chunk.get("usage"))
+        if usage is None:
+            return event
+        self._usage = usage
+        return event if self._wants_usage else _without_usage(chunk)
+
+    async def close(self) -> None:
+        """Bill what was generated (real usage, else our count) and free the upstream."""
+        status = self._response.status_code
+        if self._usage is not None:
+            self._exchange.finish(self._usage, status)
+        else:
+            prompt = estimate_prompt_tokens(self._exchange.raw)
+            self._exchange.finish(Usage(prompt, self._generated, estimated=True), status)
+        with anyio.CancelScope(shield=True):
+            await self._response.aclose()
+
+
+def _without_usage(chunk: dict[str, Any]) -> bytes | None:
+    if not chunk.get("choices"):
+        return None
+    del chunk["usage"]
+    return b"data: " + orjson.dumps(chunk) + b"\n\n"
+
+
+def _data(event: bytes) -> bytes | None:
+    lines = [line for line in event.splitlines() if line.startswith(b"data:")]
+    if not lines:
+        return None
+    return b"\n".join(line[5:].lstrip(b" ") for line in lines).strip()
+
+
+async def _events(pieces: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    buffer = b""
+    async for piece in pieces:
+        buffer += piece
+        while True:
+            cut = _separator_end(buffer)
+            if cut < 0:
+                break
+            yield buffer[:cut]
+            buffer = buffer[cut:]
+    if buffer.strip():
+        yield buffer
+
+
+def _separator_end(buffer: bytes) -> int:
+    ends = [i + len(sep) for sep in SEPARATORS if (i := buffer.find(sep)) >= 0]
+    return min(ends) if ends else -1
+
+
+class RelayResponse(StreamingResponse):
+    """A streaming response that always closes its relay, even if the client left early."""
+
+    def __init__(self, relay: Relay, headers: dict[str, str]) -> None:
+        super().__init__(relay.chunks(), media_type="text/event-stream", headers=headers)
+        self._relay = relay
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            with anyio.CancelScope(shield=True):
+                iterator = self.body_iterator
+                if hasattr(iterator, "aclose"):
+                    await iterator.aclose()
+                await self._relay.close()

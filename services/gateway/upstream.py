@@ -1,0 +1,79 @@
+"""The hop to the models' servers: one httpx client, the transport chosen in one line.
+
+The upstream's API key is read from the environment once, put only on the outgoing request,
+and never logged or returned: errors carry status and body of the upstream, not our request.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from urllib.parse import urlsplit
+from uuid import UUID
+
+import httpx
+from httpx_aiohttp import AiohttpTransport
+
+from services.gateway.demo import demo_app
+from services.gateway.errors import UpstreamTimeout, UpstreamUnavailable
+from services.gateway.pricing import DEMO_BASE_URL, Model
+
+POOL = httpx.Limits(max_connections=512, max_keepalive_connections=128)
+
+
+def make_transport() -> httpx.AsyncBaseTransport:
+    """The upstream transport: aiohttp's engine under httpx's API (see docs/bench-gateway.md)."""
+    return AiohttpTransport(limits=POOL)  # plain httpx: httpx.AsyncHTTPTransport(limits=POOL)
+
+
+class Upstream:
+    """Sends requests to a model's server; maps time-outs and connection errors to ours."""
+
+    def __init__(
+        self,
+        models: Mapping[str, Model],
+        timeout_seconds: float,
+        connect_timeout_seconds: float = 10.0,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
+        env = os.environ if environ is None else environ
+        self._secrets = {
+            name: env.get(model.api_key_env, "")
+            for name, model in models.items()
+            if model.api_key_env
+        }
+        demo_origin = "{0.scheme}://{0.netloc}".format(urlsplit(DEMO_BASE_URL))
+        self._client = httpx.AsyncClient(
+            transport=make_transport(),
+            mounts={demo_origin: httpx.ASGITransport(demo_app())},
+            timeout=httpx.Timeout(timeout_seconds, connect=connect_timeout_seconds),
+        )
+
+    def build(self, model: Model, path: str, body: bytes, request_id: UUID) -> httpx.Request:
+        """The upstream request for ``path`` (e.g. ``/chat/completions``) with our credentials."""
+        headers = {
+            "content-type": "application/json",
+            "accept-encoding": "identity",
+            "x-client-request-id": str(request_id),
+        }
+        secret = self._secrets.get(model.name)
+        if secret:
+            headers["authorization"] = f"Bearer {secret}"
+        return self._client.build_request(
+            "POST", f"{model.base_url}{path}", content=body, headers=headers
+        )
+
+    async def send(self, request: httpx.Request, *, stream: bool) -> httpx.Response:
+        """Send; UpstreamTimeout (504) or UpstreamUnavailable (502) when that fails."""
+        try:
+            return await self._client.send(request, stream=stream)
+        except httpx.TimeoutException as exc:
+            raise UpstreamTimeout("The model's server did not answer in time.") from exc
+        except httpx.TransportError as exc:
+            raise UpstreamUnavailable(
+                f"The model's server could not be reached ({type(exc).__name__})."
+            ) from exc
+
+    async def aclose(self) -> None:
+        """Close every pooled connection."""
+        await self._client.aclose()

@@ -1,0 +1,38 @@
+"""Partition upkeep: create next months' partitions ahead, drop those past retention."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import date
+
+import psycopg
+import structlog
+
+from infra.database import Pool
+from services.ledger.rows import months_to_create, oldest_kept_month
+from services.ledger.store import drop_partitions_before, ensure_partitions
+
+log = structlog.get_logger(__name__)
+
+
+async def maintain(pool: Pool, today: date, ahead: int, retention_months: int) -> list[str]:
+    """Create the partitions due and drop expired ones; return the dropped names."""
+    await ensure_partitions(pool, months_to_create(today, ahead, retention_months))
+    oldest = oldest_kept_month(today, retention_months)
+    dropped = [] if oldest is None else await drop_partitions_before(pool, oldest)
+    if dropped:
+        log.info("ledger_partitions_dropped", partitions=dropped)
+    return dropped
+
+
+async def maintain_forever(
+    pool: Pool, today: Callable[[], date], ahead: int, retention_months: int, every: float
+) -> None:
+    """Run ``maintain`` now and then every ``every`` seconds, surviving database outages."""
+    while True:
+        try:
+            await maintain(pool, today(), ahead, retention_months)
+        except psycopg.OperationalError as exc:
+            log.warning("ledger_maintenance_failed", error=str(exc))
+        await asyncio.sleep(every)

@@ -1,0 +1,106 @@
+"""HTTP response models of the reports (documentation and validation; not events)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Usage(BaseModel):
+    """Totals over a period: input is the prompt, output the completion; cost exact."""
+
+    requests: int
+    input_tokens: int
+    output_tokens: int
+    cached_tokens: int
+    cost_usd: str = Field(description="US dollars as a decimal string, e.g. '1.234567'")
+    cost_micro_usd: int
+    chats: int
+    first_use: datetime | None
+    last_use: datetime | None
+
+
+class UsageRow(Usage):
+    """One row of a report; only the columns of its dimension are present."""
+
+    user_id: str | None = None
+    user_name: str | None = None
+    key_id: UUID | None = None
+    key_hint: str | None = None
+    group_id: str | None = None
+    group_name: str | None = None
+    school_id: str | None = None
+    school_name: str | None = None
+    model: str | None = None
+    day: date | None = None
+
+
+class UsageReport(BaseModel):
+    """A report per user, key, group, school, model or day over whole UTC days."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    by: str
+    from_: date = Field(alias="from")
+    to: date
+    rows: list[UsageRow]
+    total: Usage
+
+
+class ChatRow(BaseModel):
+    """One chat of a key: what it was, and what it used."""
+
+    chat_id: UUID
+    title: str | None
+    model: str
+    user_id: str
+    user_name: str
+    created_at: datetime | None
+    first_activity: datetime | None
+    last_activity: datetime | None
+    requests: int
+    input_tokens: int
+    output_tokens: int
+    cost_usd: str
+    cost_micro_usd: int
+
+
+class RequestRow(BaseModel):
+    """One metered request of a chat."""
+
+    request_id: UUID
+    at: datetime
+    model: str
+    input_tokens: int
+    output_tokens: int
+    cached_tokens: int
+    cost_usd: str
+    cost_micro_usd: int
+    status: int
+    stream: bool
+    latency_ms: int
+    estimated: bool
+
+
+class KeyDifference(BaseModel):
+    """A key whose ledger totals differ from the metered events in ``USAGE``."""
+
+    key_id: UUID
+    key_hint: str
+    ledger_requests: int
+    stream_requests: int
+    ledger_cost_micro_usd: int
+    stream_cost_micro_usd: int
+
+
+class Reconciliation(BaseModel):
+    """The ledger's totals per key against the sum of ``RequestMetered`` in ``USAGE``."""
+
+    matches: bool
+    stream_first_sequence: int
+    stream_last_sequence: int
+    ledger_sequence: int
+    keys_compared: int
+    differences: list[KeyDifference]

@@ -1,0 +1,174 @@
+"""The ledger's writes: a batch of usage events in one transaction, and the month partitions."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date
+
+from psycopg import AsyncConnection, sql
+from psycopg.rows import DictRow
+
+from infra.database import Pool
+from services.ledger.rows import (
+    CHAT_COLUMNS,
+    REQUEST_COLUMNS,
+    Batch,
+    add_months,
+    chat_columns,
+    partition_month,
+    partition_name,
+    request_columns,
+)
+
+_TYPES = {
+    "request_id": "uuid",
+    "at": "timestamptz",
+    "key_id": "uuid",
+    "chat_id": "uuid",
+    "prompt_tokens": "bigint",
+    "completion_tokens": "bigint",
+    "cached_tokens": "bigint",
+    "cost_micro_usd": "bigint",
+    "estimated": "boolean",
+    "status": "integer",
+    "stream": "boolean",
+    "latency_ms": "bigint",
+}
+
+
+def _unnest(columns: tuple[str, ...]) -> str:
+    return ", ".join(f"%b::{_TYPES.get(c, 'text')}[]" for c in columns)
+
+
+# Each rollup: its key columns (the conflict target), and the attributes that ride along.
+_ROLLUPS = {
+    "daily_usage": (("key_id", "day", "model"), ("user_id", "school_id", "group_id")),
+    "daily_group_usage": (("school_id", "day", "group_id", "model"), ()),
+}
+_SUMS = ("prompt_tokens", "completion_tokens", "cached_tokens", "cost_micro_usd")
+_REQUEST_METRICS = {
+    "requests": "count(*)",
+    **{c: f"sum({c})" for c in _SUMS},
+    "first_at": "min(at)",
+    "last_at": "max(at)",
+}
+_ADD_REQUESTS = ", ".join(
+    [f"{c} = r.{c} + excluded.{c}" for c in ("requests", *_SUMS)]
+    + ["first_at = least(r.first_at, excluded.first_at)"]
+    + ["last_at = greatest(r.last_at, excluded.last_at)"]
+)
+
+
+def _rollup(table: str, moment: str, metrics: dict[str, str], add: str) -> str:
+    """Fold the CTE ``new`` into a rollup table; ORDER BY gives concurrent ledgers the same
+    row-lock order, so two replicas never deadlock."""
+    keys, attributes = _ROLLUPS[table]
+    expressions = [f"({moment} AT TIME ZONE 'UTC')::date" if k == "day" else k for k in keys]
+    positions = ", ".join(str(n + 1) for n in range(len(keys)))
+    return (
+        f"INSERT INTO {table} AS r ({', '.join(keys + attributes + tuple(metrics))})"
+        f" SELECT {', '.join(expressions + [f'min({a})' for a in attributes])},"
+        f" {', '.join(metrics.values())} FROM new GROUP BY {positions} ORDER BY {positions}"
+        f" ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {add}"
+    )
+
+
+# One statement: the raw rows really inserted (RETURNING skips duplicates) feed the rollups
+# and the chats' totals, so a replayed event changes no total.
+_INSERT_REQUESTS = f"""
+WITH new AS (
+    INSERT INTO requests ({", ".join(REQUEST_COLUMNS)})
+    SELECT * FROM unnest({_unnest(REQUEST_COLUMNS)})
+    ON CONFLICT DO NOTHING
+    RETURNING *
+), daily AS ({_rollup("daily_usage", "at", _REQUEST_METRICS, _ADD_REQUESTS)}
+), daily_groups AS ({_rollup("daily_group_usage", "at", _REQUEST_METRICS, _ADD_REQUESTS)}
+), chat_totals AS (
+    INSERT INTO chats AS r (chat_id, key_id, user_id, school_id, group_id, model, requests,
+        prompt_tokens, completion_tokens, cached_tokens, cost_micro_usd, first_at, last_at)
+    SELECT chat_id, min(key_id::text)::uuid, min(user_id), min(school_id), min(group_id),
+        min(model), {", ".join(_REQUEST_METRICS.values())}
+    FROM new WHERE chat_id IS NOT NULL GROUP BY chat_id ORDER BY chat_id
+    ON CONFLICT (chat_id) DO UPDATE SET {_ADD_REQUESTS}
+)
+SELECT count(*) AS inserted FROM new
+"""
+
+_CHATS = {"chats": "count(*)"}
+_ADD_CHATS = "chats = r.chats + excluded.chats"
+
+# A chat row may already exist (its first request came first); ChatCreated fills in the
+# title once, and only that first time does it count a chat in the rollups.
+_INSERT_CHATS = f"""
+WITH new AS (
+    INSERT INTO chats AS c (chat_id, key_id, user_id, school_id, group_id, model, title,
+        created_at)
+    SELECT * FROM unnest({_unnest(CHAT_COLUMNS)}) ORDER BY 1
+    ON CONFLICT (chat_id) DO UPDATE SET title = excluded.title,
+        created_at = excluded.created_at, model = excluded.model
+    WHERE c.created_at IS NULL
+    RETURNING chat_id, key_id, user_id, school_id, group_id, model, created_at
+), daily AS ({_rollup("daily_usage", "created_at", _CHATS, _ADD_CHATS)}
+), daily_groups AS ({_rollup("daily_group_usage", "created_at", _CHATS, _ADD_CHATS)}
+)
+SELECT count(*) AS inserted FROM new
+"""
+
+
+@dataclass(frozen=True)
+class Written:
+    """How many events of a batch were new (the rest were duplicates)."""
+
+    requests: int
+    chats: int
+
+
+async def write_batch(pool: Pool, batch: Batch) -> Written:
+    """Write a batch in ONE transaction; duplicates (by request_id, chat_id) change nothing."""
+    async with pool.connection() as conn, conn.transaction():
+        requests = chats = 0
+        if batch.requests:
+            requests = await _count(conn, _INSERT_REQUESTS, request_columns(batch.requests))
+        if batch.chats:
+            chats = await _count(conn, _INSERT_CHATS, chat_columns(batch.chats))
+        return Written(requests, chats)
+
+
+async def _count(conn: AsyncConnection[DictRow], query: str, params: list[list[object]]) -> int:
+    cursor = await conn.execute(query.encode(), params)
+    row = await cursor.fetchone()
+    return int(row["inserted"]) if row else 0
+
+
+async def ensure_partitions(pool: Pool, months: Iterable[date]) -> None:
+    """Create the raw-request partitions of these months if they are missing."""
+    async with pool.connection() as conn:
+        for month in sorted(set(months)):
+            await conn.execute(
+                sql.SQL(
+                    "CREATE TABLE IF NOT EXISTS {} PARTITION OF requests"
+                    " FOR VALUES FROM ({}) TO ({})"
+                ).format(
+                    sql.Identifier(partition_name(month)),
+                    sql.Literal(f"{month.isoformat()} 00:00:00+00"),
+                    sql.Literal(f"{add_months(month, 1).isoformat()} 00:00:00+00"),
+                )
+            )
+
+
+async def drop_partitions_before(pool: Pool, oldest_kept: date) -> list[str]:
+    """Drop raw-request partitions of months before ``oldest_kept``; return their names."""
+    async with pool.connection() as conn:
+        cursor = await conn.execute(
+            "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
+            " WHERE i.inhparent = 'requests'::regclass"
+        )
+        names = [str(row["relname"]) for row in await cursor.fetchall()]
+        dropped = []
+        for name in sorted(names):
+            month = partition_month(name)
+            if month is not None and month < oldest_kept:
+                await conn.execute(sql.SQL("DROP TABLE {}").format(sql.Identifier(name)))
+                dropped.append(name)
+        return dropped

@@ -1,0 +1,184 @@
+"""The pure parts: budgets, prices, limits and the key projection, with plain data."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from contracts.events import (
+    BudgetChanged,
+    BudgetRenewed,
+    KeyIssued,
+    Renewal,
+    RequestMetered,
+    Role,
+    ValidityChanged,
+)
+from services.gateway.budget import Budgets, renews_at
+from services.gateway.errors import InsufficientQuota, InvalidApiKey, RateLimited
+from services.gateway.limits import Limit, RateLimiter
+from services.gateway.pricing import ModelsConfigError, Usage, demo_model, parse_models
+from services.gateway.projection import KeyProjection
+
+T0 = datetime(2026, 1, 31, 9, 0, tzinfo=UTC)
+ZONE = ZoneInfo("Europe/Amsterdam")
+HEAD = '[models.m]\nbase_url = "u"\n'
+
+
+def issued(**changes: object) -> KeyIssued:
+    values: dict[str, object] = {
+        "event_id": uuid.uuid4(),
+        "occurred_at": T0,
+        "key_id": uuid.uuid4(),
+        "key_hash": "h" * 64,
+        "key_hint": "sk-ais-…abcd",
+        "user_id": "u1",
+        "role": Role.STUDENT,
+        "school_id": "s1",
+        "group_id": None,
+        "budget_micro_usd": 1000,
+        "renewal": Renewal.MONTHLY,
+        "period_start": T0,
+        "valid_from": None,
+        "valid_until": None,
+        "batch_id": None,
+        "issued_by": "a1",
+        **changes,
+    }
+    return KeyIssued.model_validate(values)
+
+
+def metered(
+    key_id: uuid.UUID, cost: int, at: datetime, request_id: uuid.UUID | None = None
+) -> RequestMetered:
+    rid = request_id or uuid.uuid4()
+    return RequestMetered(
+        event_id=rid, occurred_at=at, request_id=rid, key_id=key_id, user_id="u1",
+        school_id="s1", group_id=None, model="demo", prompt_tokens=1, completion_tokens=1,
+        cached_tokens=0, cost_micro_usd=cost, status=200, stream=False, latency_ms=1,
+        chat_id=None, gateway_id="other", at=at,
+    )  # fmt: skip
+
+
+def setup(**changes: object) -> tuple[KeyProjection, Budgets, KeyIssued]:
+    projection, budgets, event = KeyProjection(), Budgets(), issued(**changes)
+    projection.apply(event)
+    budgets.apply(event)
+    return projection, budgets, event
+
+
+def test_concurrent_reservations_stop_once_the_budget_is_held() -> None:
+    projection, budgets, event = setup()
+    key = projection.authenticate(event.key_hash, T0)
+    held = [budgets.reserve(key, 300, T0, ZONE) for _ in range(4)]
+    with pytest.raises(InsufficientQuota) as caught:
+        budgets.reserve(key, 300, T0, ZONE)
+    assert "budget of $0.001" in caught.value.message
+    assert "2026-02-28 10:00 (Europe/Amsterdam)" in caught.value.message
+    for reservation in held:
+        budgets.settle(reservation, uuid.uuid4(), 200)
+    assert budgets.account(event.key_id).spent_micro == 800
+    budgets.reserve(key, 300, T0, ZONE)
+
+
+def test_own_spend_coming_back_from_usage_counts_once_and_others_count() -> None:
+    projection, budgets, event = setup()
+    key = projection.authenticate(event.key_hash, T0)
+    request_id = uuid.uuid4()
+    budgets.settle(budgets.reserve(key, 300, T0, ZONE), request_id, 100)
+    budgets.apply(metered(event.key_id, 100, T0, request_id))
+    budgets.apply(metered(event.key_id, 50, T0))
+    assert budgets.account(event.key_id).spent_micro == 150
+
+
+def test_renewal_starts_a_new_period_and_older_spend_does_not_count() -> None:
+    _, budgets, event = setup()
+    budgets.apply(metered(event.key_id, 900, T0))
+    later = T0 + timedelta(days=31)
+    budgets.apply(
+        BudgetRenewed(
+            event_id=uuid.uuid4(), occurred_at=later, key_id=event.key_id,
+            period_start=later, budget_micro_usd=1000,
+        )
+    )  # fmt: skip
+    budgets.apply(metered(event.key_id, 5, T0 + timedelta(days=1)))
+    assert budgets.account(event.key_id).spent_micro == 0
+
+
+def test_renewal_dates() -> None:
+    projection, _, event = setup()
+    key = projection.authenticate(event.key_hash, T0)
+    assert renews_at(key, ZONE) == datetime(2026, 2, 28, 10, 0, tzinfo=ZONE)
+    projection.apply(
+        BudgetChanged(
+            event_id=uuid.uuid4(), occurred_at=T0, key_id=event.key_id,
+            budget_micro_usd=5, renewal=Renewal.NONE, changed_by="a1",
+        )
+    )  # fmt: skip
+    key = projection.authenticate(event.key_hash, T0)
+    assert renews_at(key, ZONE) is None and key.budget_micro_usd == 5
+
+
+def test_validity_change_is_enforced_and_unknown_hash_is_refused() -> None:
+    projection, _, event = setup()
+    projection.apply(
+        ValidityChanged(
+            event_id=uuid.uuid4(), occurred_at=T0, key_id=event.key_id,
+            valid_from=None, valid_until=T0, changed_by="a1",
+        )
+    )  # fmt: skip
+    with pytest.raises(InvalidApiKey, match="expired"):
+        projection.authenticate(event.key_hash, T0)
+    with pytest.raises(InvalidApiKey, match="unknown"):
+        projection.authenticate("0" * 64, T0)
+
+
+def test_concurrency_limit_and_minute_window() -> None:
+    limiter = RateLimiter({Role.STUDENT: Limit(3, 2), Role.STAFF: Limit(9, 9)})
+    key = uuid.uuid4()
+    limiter.acquire(key, Role.STUDENT, 0.0)
+    limiter.acquire(key, Role.STUDENT, 1.0)
+    with pytest.raises(RateLimited, match="at once"):
+        limiter.acquire(key, Role.STUDENT, 2.0)
+    limiter.release(key)
+    limiter.acquire(key, Role.STUDENT, 3.0)
+    limiter.release(key)
+    with pytest.raises(RateLimited) as caught:
+        limiter.acquire(key, Role.STUDENT, 30.0)
+    assert caught.value.retry_after_seconds == 30
+    limiter.acquire(key, Role.STUDENT, 60.0)
+
+
+def test_cost_counts_cached_tokens_at_their_price_and_rounds_up() -> None:
+    model = parse_models(
+        '[models.m]\nbase_url = "http://x/v1"\ninput_usd_per_million = 2.5\n'
+        'cached_input_usd_per_million = "1.25"\noutput_usd_per_million = 10\n'
+    )["m"]
+    assert model.input_usd_per_million == Decimal("2.5")
+    assert model.cost_micro(Usage(100, 10, cached_tokens=40)) == 150 + 50 + 100
+    assert model.cost_micro(Usage(1, 0)) == 3  # 2.5 rounds up
+    assert model.output_cap(None) == 16_384 and model.output_cap(32_000) == 16_384
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[models.m]\ninput_usd_per_million = 1\noutput_usd_per_million = 1", "base_url"),
+        (f'{HEAD}input_usd_per_million = "x"\noutput_usd_per_million = 1', "not a number"),
+        (f"{HEAD}input_usd_per_million = -1\noutput_usd_per_million = 1", ">= 0"),
+        ("models = 3", "no [models"),
+        ("[models", "TOML"),
+    ],
+)  # fmt: skip
+def test_a_bad_models_file_names_what_is_wrong(text: str, message: str) -> None:
+    with pytest.raises(ModelsConfigError, match=re.escape(message)):
+        parse_models(text)
+
+
+def test_demo_model_is_priced() -> None:
+    assert demo_model().cost_micro(Usage(1000, 1000)) == 5000
