@@ -44,3 +44,5 @@ class KeySheetRequest(BaseModel):
     valid_until: AwareDatetime | None
     base_url: str
     cards: tuple[KeyCard, ...] = Field(min_length=1)
+    # The model named in the printed Aider/OpenCode setup lines; None prints a placeholder.
+    model: str | None = None

@@ -3,28 +3,74 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
+from faststream.nats import NatsBroker, NatsMessage, NatsResponse
 from prometheus_client import CollectorRegistry
 
-from infra.messaging import connect
+from contracts.streams import RENDER_KEY_LETTER, RENDER_KEY_SHEET
 from infra.observability import Readiness, health_router
+from services.documents.parsing import DocumentKind
+from services.documents.pool import make_render
+from services.documents.responder import RenderMetrics, Responder
 from services.documents.settings import DocumentsSettings
+
+# Replicas share the work: each request goes to one member of the queue group.
+QUEUE_GROUP = "documents"
+# Several requests in flight, so a bad one is answered while a sheet renders; the workers
+# take the parts of all of them in turn.
+CONCURRENT_REQUESTS = 4
+
+
+def _broker(settings: DocumentsSettings, responder: Responder) -> NatsBroker:
+    # FastStream fits here: start()/stop() sit in our lifespan, handlers are typed, and
+    # NatsResponse sets the status header. Core subscribers only (no stream=...): a request
+    # carries plaintext keys and must never be stored by JetStream.
+    broker = NatsBroker(
+        settings.nats_url,
+        name=f"documents-{settings.instance_id}",
+        max_reconnect_attempts=-1,
+        reconnect_time_wait=1,
+        connect_timeout=2,
+        ping_interval=5,
+        logger=logging.getLogger("faststream"),
+    )
+
+    def subscribe(subject: str, kind: DocumentKind) -> None:
+        async def handle(message: NatsMessage) -> NatsResponse:
+            reply = await responder.answer(message.body, kind)
+            return NatsResponse(reply.body, headers=reply.headers)
+
+        broker.subscriber(subject, queue=QUEUE_GROUP, max_workers=CONCURRENT_REQUESTS)(handle)
+
+    subscribe(RENDER_KEY_SHEET, DocumentKind.SHEET)
+    subscribe(RENDER_KEY_LETTER, DocumentKind.LETTER)
+    return broker
 
 
 def create_app(settings: DocumentsSettings) -> FastAPI:
     """The documents service as an ASGI app; nothing is opened until the lifespan starts."""
     registry = CollectorRegistry()
-    readiness = Readiness()
+    readiness = Readiness("subscribed")
+    metrics = RenderMetrics(registry)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        nc = await connect(settings.nats_url, f"documents-{settings.instance_id}")
+        # WeasyPrint is CPU-bound: renders run in worker processes (or one worker thread),
+        # so the event loop keeps answering health checks and bad requests meanwhile.
+        render = make_render(settings.render_processes)
+        broker = _broker(settings, Responder(render, metrics))
         try:
+            await render.warm()
+            await broker.start()
+            readiness.done("subscribed")
             yield
         finally:
-            await nc.drain()
+            readiness.undo("subscribed")
+            await broker.stop()
+            render.close()
 
     app = FastAPI(title="AI-School Coding — documents", lifespan=lifespan)
     app.include_router(health_router(readiness, registry))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -13,6 +14,8 @@ from infra.database import migrate, open_pool
 from infra.serve import DatabaseUrl, service_cli
 from services.keys.admins import create_admin
 from services.keys.app import SQL_DIR, create_app
+from services.keys.errors import KeysError
+from services.keys.import_cli import import_oneroster_file
 from services.keys.settings import KeysSettings
 from services.keys.store import EventStore
 
@@ -52,3 +55,27 @@ async def _create_admin(
         )
     finally:
         await pool.close()
+
+
+@app.command("import-oneroster")
+def import_oneroster_command(
+    file: Annotated[
+        Path, typer.Argument(exists=True, dir_okay=False, help="OneRoster 1.1 CSV zip")
+    ],
+    default_time_zone: Annotated[
+        str | None, typer.Option(help="Time zone of schools new to the directory")
+    ] = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Import a OneRoster 1.1 CSV zip into the directory (re-importing changes nothing)."""
+    overrides: dict[str, Any] = {"database_url": database_url} if database_url else {}
+    settings = KeysSettings(**overrides)
+    try:
+        counts = asyncio.run(
+            import_oneroster_file(settings, file, default_time_zone or settings.default_time_zone)
+        )
+    except KeysError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    summary = ", ".join(f"{n} {t}" for t, n in sorted(counts.items())) or "nothing changed"
+    typer.echo(f"imported {file.name}: {summary}")

@@ -42,15 +42,22 @@ class Relay:
         self._on_published = on_published
         self.position = 0
         self.caught_up = asyncio.Event()
+        self._stopping = asyncio.Event()
+
+    def stop(self) -> None:
+        """Ask ``run()`` to return within about a second (cancelling it inside psycopg's
+        ``notifies()`` has been seen to hang)."""
+        self._stopping.set()
 
     async def run(self) -> None:
-        """Publish what is pending, then wait for NOTIFY (or a 1 s poll) and repeat."""
+        """Publish what is pending, then wait for NOTIFY (or a 1 s poll) and repeat, until
+        ``stop()``."""
         async with await psycopg.AsyncConnection.connect(
             self._database_url, autocommit=True
         ) as listener:
             await listener.execute(f"LISTEN {NOTIFY_CHANNEL}")
             backoff = 0.1
-            while True:
+            while not self._stopping.is_set():
                 try:
                     await self.publish_pending()
                     backoff = 0.1

@@ -16,3 +16,6 @@ class KeysSettings(ServiceSettings):
     max_budget_usd: Decimal = Decimal("1000")
     gateway_base_url: str = "http://127.0.0.1:8100/v1"
     render_timeout_seconds: float = 60.0
+    # OneRoster has no time zones: schools new to the directory get this one.
+    default_time_zone: str = "UTC"
+    renewal_interval_seconds: float = 30.0

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
+from uuid import UUID
 
 from psycopg import AsyncConnection
 from psycopg.errors import UniqueViolation
@@ -31,6 +32,15 @@ class StreamAppend:
 
 
 @dataclass(frozen=True)
+class SlotClaim:
+    """Move ``user_id``'s key slot from ``expected`` (None: no key yet) to ``key_id``."""
+
+    user_id: str
+    expected: UUID | None
+    key_id: UUID
+
+
+@dataclass(frozen=True)
 class StoredEvent:
     """An event as committed, with its place in the stream and in the global order."""
 
@@ -52,6 +62,16 @@ class EventStore:
         async with self._pool.connection() as conn, conn.transaction():
             return await append_in(conn, appends)
 
+    async def append_claiming(
+        self, appends: Sequence[StreamAppend], claims: Sequence[SlotClaim]
+    ) -> int:
+        """Append like ``append``, and move each user's key slot; a stale slot writes nothing."""
+        async with self._pool.connection() as conn, conn.transaction():
+            position = await append_in(conn, appends)
+            for claim in claims:
+                await _claim(conn, claim)
+            return position
+
     async def read_stream(self, stream_id: str) -> list[StoredEvent]:
         """A stream's events in version order."""
         async with self._pool.connection() as conn:
@@ -69,6 +89,11 @@ class EventStore:
                 "SELECT 1 FROM events WHERE type = %s LIMIT 1", (event_type,)
             )
             return await cursor.fetchone() is not None
+
+    async def wake_listeners(self) -> None:
+        """NOTIFY without a new event: LISTEN loops wake up (e.g. to see they should stop)."""
+        async with self._pool.connection() as conn:
+            await conn.execute("SELECT pg_notify(%s, %s)", (NOTIFY_CHANNEL, "wake"))
 
     async def read_after(self, position: int, limit: int) -> list[StoredEvent]:
         """Committed events after ``position`` in global order."""
@@ -136,6 +161,21 @@ async def _insert(
     except UniqueViolation as exc:
         raise ConcurrencyError(f"{stream_id} version {version} was written concurrently") from exc
     return int(_field(await cursor.fetchone(), "position"))
+
+
+async def _claim(conn: AsyncConnection[DictRow], claim: SlotClaim) -> None:
+    if claim.expected is None:
+        cursor = await conn.execute(
+            "INSERT INTO key_slots (user_id, key_id) VALUES (%s, %s) ON CONFLICT DO NOTHING",
+            (claim.user_id, claim.key_id),
+        )
+    else:
+        cursor = await conn.execute(
+            "UPDATE key_slots SET key_id = %s WHERE user_id = %s AND key_id = %s",
+            (claim.key_id, claim.user_id, claim.expected),
+        )
+    if cursor.rowcount != 1:
+        raise ConcurrencyError(f"the key slot of user {claim.user_id} was taken concurrently")
 
 
 def _field(row: Any, name: str) -> Any:

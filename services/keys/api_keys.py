@@ -1,0 +1,93 @@
+"""Key routes: create for a user (plaintext once), read, edit, revoke, history."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+from fastapi import APIRouter
+
+from services.keys import handlers, rules
+from services.keys.api import NOT_FOUND, CurrentAdmin, Runtime
+from services.keys.domain import ChangeValidity, Command
+from services.keys.handlers import Context, KeySpec, school_time_zone
+from services.keys.schemas import HistoryEntry, KeyChange, KeyCreate, KeyCreated, KeyOut, RevokeIn
+from services.keys.scope import visible_key
+from services.keys.views import key_out
+
+router = APIRouter(tags=["keys"])
+CONFLICT: dict[int | str, dict[str, object]] = {
+    **NOT_FOUND,
+    409: {"description": "Unlinked user, or an active key without replace"},
+}
+
+
+@router.post(
+    "/users/{user_id}/keys", status_code=201, response_model=KeyCreated, responses=CONFLICT
+)
+async def create_key(user_id: str, body: KeyCreate, admin: CurrentAdmin, rt: Runtime) -> KeyCreated:
+    """Issue a key; the plaintext is in this response and nowhere else, ever."""
+    spec = KeySpec(body.budget_usd, body.renewal, body.valid_from, body.valid_until)
+    plaintext, key = await handlers.issue_key(rt.ctx, admin, user_id, spec, replace=body.replace)
+    view = key_out(rt.ctx.model, key, rt.ctx.clock())
+    return KeyCreated(**view.model_dump(), key=plaintext)
+
+
+@router.get("/keys/{key_id}", response_model=KeyOut, responses=NOT_FOUND)
+async def get_key(key_id: uuid.UUID, admin: CurrentAdmin, rt: Runtime) -> KeyOut:
+    """A key's status, budget, spend this period, renewal and window (never its secret)."""
+    await rt.ctx.projector.catch_up()
+    return key_out(rt.ctx.model, visible_key(rt.ctx.model, admin, key_id), rt.ctx.clock())
+
+
+def _commands(ctx: Context, admin_id: str, key_id: uuid.UUID, body: KeyChange) -> list[Command]:
+    state = ctx.model.keys[key_id]
+    given = body.model_fields_set
+    commands: list[Command] = []
+    if given & {"budget_usd", "renewal"}:
+        commands.append(
+            handlers.budget_command(ctx, state, admin_id, body.budget_usd, body.renewal)
+        )
+    if given & {"valid_from", "valid_until"}:
+        zone = school_time_zone(ctx.model, state.school_id)
+        start = rules.aware(body.valid_from, zone) if "valid_from" in given else state.valid_from
+        end = rules.aware(body.valid_until, zone) if "valid_until" in given else state.valid_until
+        rules.check_window(start, end, ctx.clock())
+        commands.append(ChangeValidity(start, end, admin_id))
+    return commands
+
+
+@router.patch("/keys/{key_id}", response_model=KeyOut, responses=CONFLICT)
+async def change_key(
+    key_id: uuid.UUID, body: KeyChange, admin: CurrentAdmin, rt: Runtime
+) -> KeyOut:
+    """Change budget, renewal and/or window; fields not sent stay as they are."""
+    await rt.ctx.projector.catch_up()
+    visible_key(rt.ctx.model, admin, key_id)
+    commands = _commands(rt.ctx, admin.admin_id, key_id, body)
+    key = await handlers.change_key(rt.ctx, admin, key_id, commands)
+    return key_out(rt.ctx.model, key, rt.ctx.clock())
+
+
+@router.post("/keys/{key_id}/revoke", response_model=KeyOut, responses=CONFLICT)
+async def revoke_key(key_id: uuid.UUID, body: RevokeIn, admin: CurrentAdmin, rt: Runtime) -> KeyOut:
+    """Revoke a key, recording who and why."""
+    await rt.ctx.projector.catch_up()
+    key = await handlers.revoke_key(rt.ctx, admin, key_id, body.reason)
+    return key_out(rt.ctx.model, key, rt.ctx.clock())
+
+
+@router.get("/keys/{key_id}/history", response_model=list[HistoryEntry], responses=NOT_FOUND)
+async def key_history(key_id: uuid.UUID, admin: CurrentAdmin, rt: Runtime) -> list[HistoryEntry]:
+    """The key's events in order (who did what, when): the audit log."""
+    stored = await handlers.key_history(rt.ctx, admin, key_id)
+    return [
+        HistoryEntry(
+            position=s.position,
+            version=s.version,
+            type=s.event.type,
+            occurred_at=s.event.occurred_at,
+            data=json.loads(s.payload),
+        )
+        for s in stored
+    ]

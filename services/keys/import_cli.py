@@ -1,0 +1,49 @@
+"""``aischool keys import-oneroster``: the import use case from a terminal, with progress."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+from contracts.directory import Admin
+from infra.database import migrate, open_pool
+from services.keys.app import SQL_DIR, make_context
+from services.keys.catchup import Projector
+from services.keys.imports import import_directory
+from services.keys.oneroster import read_zip, to_snapshot
+from services.keys.projection import ReadModel
+from services.keys.settings import KeysSettings
+from services.keys.store import EventStore
+
+# The operator at the terminal holds the database credentials: every school is in scope.
+OPERATOR = Admin("cli", "command line", None)
+
+
+async def import_oneroster_file(
+    settings: KeysSettings, path: Path, default_time_zone: str
+) -> dict[str, int]:
+    """Import the zip at ``path``; returns the number of events appended per type."""
+    await migrate(settings.database_url, settings.schema_name, SQL_DIR)
+    pool = await open_pool(settings.database_url, settings.schema_name, max_size=2)
+    try:
+        with Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn()
+        ) as progress:
+            loading = progress.add_task("reading the directory", total=None)
+            projector = Projector(EventStore(pool), ReadModel())
+            await projector.catch_up()
+            zones = {s.school_id: s.time_zone for s in projector.model.directory.schools.values()}
+            snapshot = to_snapshot(read_zip(path.read_bytes()), zones, default_time_zone)
+            progress.update(loading, total=1, completed=1)
+            task = progress.add_task("appending changes", total=None)
+            ctx = make_context(settings, projector)
+            result = await import_directory(
+                ctx,
+                OPERATOR,
+                snapshot,
+                lambda done, total: progress.update(task, completed=done, total=total),
+            )
+        return result.counts
+    finally:
+        await pool.close()

@@ -1,0 +1,51 @@
+"""Input rules for budgets and validity windows; pure (time zones come from zoneinfo data)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from contracts.money import format_usd, is_whole_cents, usd_to_micro
+from services.keys.errors import InvalidInput
+
+
+def budget_micro(usd: Decimal, max_usd: Decimal) -> int:
+    """The budget in micro-USD: finite, positive, whole cents, at most ``max_usd``."""
+    if not usd.is_finite():
+        raise InvalidInput(f"budget_usd must be a finite number of US dollars, not {usd}.")
+    if usd <= 0:
+        raise InvalidInput(f"budget_usd must be more than 0 US dollars, not {usd}.")
+    if usd > max_usd:
+        raise InvalidInput(
+            f"budget_usd may be at most {format_usd(usd_to_micro(max_usd))}, not {usd:f}."
+        )
+    if not is_whole_cents(usd):
+        raise InvalidInput(f"budget_usd must be whole cents (at most 2 decimals), not {usd:f}.")
+    return usd_to_micro(usd)
+
+
+def zone(name: str) -> ZoneInfo:
+    """The IANA time zone called ``name``."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise InvalidInput(f"{name!r} is not an IANA time zone (e.g. 'Europe/Amsterdam').") from exc
+
+
+def aware(moment: datetime | None, time_zone: str) -> datetime | None:
+    """A time with offset as given; a time without offset is read as the school's local time."""
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=zone(time_zone))
+
+
+def check_window(valid_from: datetime | None, valid_until: datetime | None, now: datetime) -> None:
+    """Reject an end before (or at) the start and an end in the past."""
+    if valid_from is not None and valid_until is not None and valid_until <= valid_from:
+        raise InvalidInput(
+            f"valid_until ({valid_until.isoformat()}) must be after "
+            f"valid_from ({valid_from.isoformat()})."
+        )
+    if valid_until is not None and valid_until <= now:
+        raise InvalidInput(f"valid_until ({valid_until.isoformat()}) is in the past.")

@@ -1,0 +1,199 @@
+"""HTTP request and response models of the keys API (not events)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from contracts.events import Renewal, Role
+from services.keys.domain import Status
+
+Id = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^\s/]+$")]
+Name = Annotated[str, Field(max_length=200)]
+Usd = Annotated[
+    Decimal,
+    Field(
+        allow_inf_nan=True,
+        description="US dollars, whole cents, more than 0 and at most the configured maximum",
+        examples=["25.00"],
+    ),
+]
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SchoolIn(_In):
+    school_id: Id
+    name: Name
+    time_zone: str = Field(max_length=64, examples=["Europe/Amsterdam"])
+    language: Literal["en", "nl"] = "en"
+
+
+class GroupIn(_In):
+    group_id: Id
+    school_id: Id
+    name: Name
+    student_ids: list[Id] | None = Field(
+        None, description="The whole membership; students not listed leave the group"
+    )
+
+
+class UserIn(_In):
+    user_id: Id
+    role: Role
+    given_name: Name
+    family_name: Name
+    school_ids: list[Id] = Field(min_length=1)
+    email: Annotated[str, Field(max_length=320)] | None = None
+    active: bool = True
+    account: Annotated[str, Field(min_length=1, max_length=320)] | None = Field(
+        None, description="The linked login account; null means not linked"
+    )
+
+
+class DirectoryIn(_In):
+    schools: list[SchoolIn] = []
+    groups: list[GroupIn] = []
+    users: list[UserIn] = []
+
+
+class ImportOut(BaseModel):
+    events: int = Field(description="Events appended; 0 when nothing changed")
+    counts: dict[str, int]
+
+
+class KeyCreate(_In):
+    budget_usd: Usd
+    renewal: Renewal = Renewal.NONE
+    valid_from: datetime | None = Field(None, description="Without offset: the school's time")
+    valid_until: datetime | None = Field(None, description="Without offset: the school's time")
+    replace: bool = Field(False, description="Revoke the user's active key in the same step")
+
+
+class GroupKeysCreate(_In):
+    budget_usd: Usd
+    renewal: Renewal = Renewal.NONE
+    valid_from: datetime | None = None
+    valid_until: datetime | None = None
+
+
+class KeyChange(_In):
+    budget_usd: Usd | None = None
+    renewal: Renewal | None = None
+    valid_from: datetime | None = Field(None, description="Send null to remove the start")
+    valid_until: datetime | None = Field(None, description="Send null to remove the end")
+
+
+class RevokeIn(_In):
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class GroupRevokeIn(_In):
+    confirmation_token: str = Field(min_length=1, max_length=200)
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class KeyOut(BaseModel):
+    key_id: uuid.UUID
+    key_hint: str
+    user_id: str
+    role: Role
+    school_id: str
+    group_id: str | None
+    status: Status
+    budget_usd: Decimal
+    used_usd: Decimal = Field(description="Spent in the current period")
+    renewal: Renewal
+    period_start: datetime
+    valid_from: datetime | None
+    valid_until: datetime | None
+    issued_at: datetime
+    issued_by: str
+
+
+class KeyCreated(KeyOut):
+    key: str = Field(description="The API key in plaintext: shown in this response only")
+
+
+class PersonRow(BaseModel):
+    user_id: str
+    name: str
+    role: Role
+    email: str | None
+    school_ids: list[str]
+    group_ids: list[str]
+    linked: bool
+    key_status: Status
+    key: KeyOut | None
+
+
+class SchoolOut(BaseModel):
+    school_id: str
+    name: str
+    time_zone: str
+    language: str
+
+
+class GroupOut(BaseModel):
+    group_id: str
+    school_id: str
+    name: str
+    students: int
+
+
+class HistoryEntry(BaseModel):
+    position: int
+    version: int
+    type: str
+    occurred_at: datetime
+    data: dict[str, Any]
+
+
+class IssuedCard(BaseModel):
+    user_id: str
+    name: str
+    key_id: uuid.UUID
+    key_hint: str
+    key: str = Field(description="Plaintext, shown in this response only")
+
+
+class Skipped(BaseModel):
+    user_id: str
+    name: str
+    reason: str
+
+
+class GroupKeysOut(BaseModel):
+    group_id: str
+    batch_id: uuid.UUID | None
+    issued: list[IssuedCard]
+    skipped: list[Skipped]
+    sheet_pdf_base64: str = Field(description="The PDF key sheet, base64; shown once")
+
+
+class KeyBrief(BaseModel):
+    user_id: str
+    name: str
+    key_id: uuid.UUID
+    key_hint: str
+
+
+class RevocationPreview(BaseModel):
+    group_id: str
+    count: int
+    names: list[str]
+    keys: list[KeyBrief]
+    confirmation_token: str
+    expires_at: datetime
+
+
+class GroupRevoked(BaseModel):
+    group_id: str
+    revoked: int
+    keys: list[KeyBrief]

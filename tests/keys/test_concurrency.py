@@ -1,0 +1,31 @@
+"""Two writers at once: a user still ends up with one active key."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from decimal import Decimal
+
+from contracts.events import KeyIssued, Renewal
+from services.keys.catchup import Projector
+from services.keys.errors import Conflict
+from services.keys.handlers import KeySpec, issue_key
+from services.keys.projection import ReadModel
+from tests.keys.conftest import Keys
+
+
+async def test_two_replicas_creating_a_key_for_the_same_user_issue_one(seeded: Keys) -> None:
+    other = dataclasses.replace(
+        seeded.ctx, projector=Projector(seeded.ctx.projector.store, ReadModel())
+    )
+    await other.projector.catch_up()
+    admin = next(iter(seeded.ctx.model.directory.admins_by_hash.values()))
+    spec = KeySpec(Decimal(1), Renewal.NONE, None, None)
+    results = await asyncio.gather(
+        issue_key(seeded.ctx, admin, "t1", spec, replace=False),
+        issue_key(other, admin, "t1", spec, replace=False),
+        return_exceptions=True,
+    )
+    assert sum(isinstance(r, Conflict) for r in results) == 1
+    stored = await seeded.ctx.projector.store.read_after(0, 10_000)
+    assert sum(isinstance(s.event, KeyIssued) for s in stored) == 1

@@ -1,0 +1,56 @@
+"""No plaintext key is stored: not in PostgreSQL, not in the KEYS stream."""
+
+from __future__ import annotations
+
+import asyncio
+
+import psycopg
+from fastapi import FastAPI
+
+from contracts.streams import KEYS
+from tests.keys.conftest import Keys
+
+
+async def _database_text(database_url: str) -> str:
+    async with await psycopg.AsyncConnection.connect(database_url) as conn:
+        tables = ["keys.events", "keys.key_slots", "keys.relay_checkpoints"]
+        dumps = []
+        for table in tables:
+            cursor = await conn.execute(f"SELECT t::text FROM {table} t")
+            dumps += [row[0] for row in await cursor.fetchall()]
+        return "\n".join(dumps)
+
+
+async def _stream_text(keys: Keys) -> str:
+    js = keys.app.state.runtime.js
+    relay = keys.app.state.runtime.relay
+    last = keys.ctx.model.position
+    async with asyncio.timeout(20):
+        while relay.position < last:
+            await asyncio.sleep(0.05)
+    info = await js.stream_info(KEYS.name)
+    texts = []
+    for seq in range(1, info.state.last_seq + 1):
+        msg = await js.get_msg(KEYS.name, seq)
+        texts.append(msg.data.decode() + repr(msg.headers))
+    return "\n".join(texts)
+
+
+async def test_no_issued_plaintext_key_is_in_postgresql_or_in_the_keys_stream(
+    seeded: Keys, documents: FastAPI, database_url: str
+) -> None:
+    issued = [(await seeded.call("POST", "/users/t1/keys", json={"budget_usd": "3"})).json()["key"]]
+    replaced = await seeded.call(
+        "POST", "/users/t1/keys", json={"budget_usd": "4", "replace": True}
+    )
+    issued.append(replaced.json()["key"])
+    group = await seeded.call("POST", "/groups/n-4a/keys", json={"budget_usd": "2"})
+    assert group.status_code == 201, group.text
+    issued += [card["key"] for card in group.json()["issued"]]
+    assert len(issued) == 4
+
+    stored = await _database_text(database_url) + await _stream_text(seeded)
+    assert "KeyIssued" in stored
+    for key in issued:
+        assert key not in stored
+        assert key[7:] not in stored  # not even without its prefix

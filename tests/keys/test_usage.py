@@ -1,0 +1,60 @@
+"""Budget used this period comes from RequestMetered in USAGE, counted from the period start."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from contracts.codec import encode, headers, subject
+from contracts.events import RequestMetered
+from services.keys.renewal import renew_due
+from tests.keys.conftest import Keys
+
+
+def metered(key: dict[str, str], cost: int, at: datetime) -> RequestMetered:
+    return RequestMetered(
+        event_id=uuid.uuid4(),
+        occurred_at=at,
+        request_id=uuid.uuid4(),
+        key_id=uuid.UUID(key["key_id"]),
+        user_id=key["user_id"],
+        school_id=key["school_id"],
+        group_id=key["group_id"],
+        model="demo",
+        prompt_tokens=10,
+        completion_tokens=5,
+        cached_tokens=0,
+        cost_micro_usd=cost,
+        status=200,
+        stream=False,
+        latency_ms=3,
+        chat_id=None,
+        gateway_id="1",
+        at=at,
+    )
+
+
+async def used(keys: Keys, key_id: str, expected: str) -> None:
+    async with asyncio.timeout(10):
+        while (await keys.call("GET", f"/keys/{key_id}")).json()["used_usd"] != expected:
+            await asyncio.sleep(0.05)
+
+
+async def test_budget_used_counts_metered_requests_since_the_period_start(seeded: Keys) -> None:
+    start = datetime(2030, 3, 4, 12, tzinfo=UTC)
+    seeded.clock.set(start)
+    key = (
+        await seeded.call("POST", "/users/s1/keys", json={"budget_usd": "5", "renewal": "daily"})
+    ).json()
+    js = seeded.app.state.runtime.js
+    for cost, at in ((250_000, start + timedelta(hours=1)), (10_000, start + timedelta(hours=2))):
+        event = metered(key, cost, at)
+        await js.publish(subject(event), encode(event), headers=headers(event))
+    await used(seeded, key["key_id"], "0.260000")
+
+    seeded.clock.set(start + timedelta(days=1))
+    await renew_due(seeded.ctx)
+    await used(seeded, key["key_id"], "0.000000")
+    rows = (await seeded.call("GET", "/groups/n-4a/students")).json()
+    assert rows[0]["key"]["used_usd"] == "0.000000"
