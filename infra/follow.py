@@ -62,6 +62,12 @@ class Follower:
         except UnknownEvent:
             # A newer publisher's event type: skip it rather than stop following.
             log.warning("unknown_event_skipped", stream=self._spec.name)
+        except Exception:
+            # A bug in a projection must be seen in the logs, not lost in the client's
+            # callback machinery; the follower goes on with the next event.
+            log.exception(
+                "projection_failed", stream=self._spec.name, seq=msg.metadata.sequence.stream
+            )
         self.last_sequence = msg.metadata.sequence.stream
         if self.last_sequence >= self._target:
             self.caught_up.set()

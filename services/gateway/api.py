@@ -12,7 +12,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from services.gateway.errors import GatewayError, NotFound
 from services.gateway.exchange import authenticate
+from services.gateway.metrics import NO_MODEL
 from services.gateway.proxy import Proxy
+
+MODELS_PATH = "/models"
+Handler = Callable[[Request], Awaitable[Response]]
 
 
 def error_response(error: GatewayError) -> Response:
@@ -57,15 +61,29 @@ def install_openai_routes(app: FastAPI) -> None:
     """
     for path in ("/chat/completions", "/completions", "/embeddings"):
         app.add_route(f"/v1{path}", _forwarder(path), methods=["POST"])
-    app.add_route("/v1/models", _models, methods=["GET"])
-    app.add_route("/v1/models/{name:path}", _model, methods=["GET"])
+    app.add_route("/v1/models", _counted(_models), methods=["GET"])
+    app.add_route("/v1/models/{name:path}", _counted(_model), methods=["GET"])
 
 
-def _forwarder(path: str) -> Callable[[Request], Awaitable[Response]]:
+def _forwarder(path: str) -> Handler:
     async def forward(request: Request) -> Response:
         return await _proxy(request).handle(request, path)
 
     return forward
+
+
+def _counted(handler: Handler) -> Handler:
+    async def serve(request: Request) -> Response:
+        metrics = _proxy(request).metrics
+        try:
+            response = await handler(request)
+        except Exception as exc:
+            metrics.raised(MODELS_PATH, NO_MODEL, exc)
+            raise
+        metrics.answered(MODELS_PATH, NO_MODEL, response.status_code)
+        return response
+
+    return serve
 
 
 async def _models(request: Request) -> Response:

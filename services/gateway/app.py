@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 
 import structlog
@@ -24,6 +24,7 @@ from services.gateway.chats import ChatTracker
 from services.gateway.exchange import State
 from services.gateway.limits import Limit, RateLimiter
 from services.gateway.metering import Meter
+from services.gateway.metrics import GatewayMetrics, StateCollector
 from services.gateway.pricing import Model, demo_model, parse_models
 from services.gateway.projection import KeyProjection
 from services.gateway.proxy import Proxy
@@ -58,19 +59,66 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _open_meter(settings: GatewaySettings, nc: Client, budgets: Budgets) -> Meter:
+def _open_meter(
+    settings: GatewaySettings, nc: Client, budgets: Budgets, metrics: GatewayMetrics
+) -> Meter:
     """The metering queue over JetStream, with the spool of an earlier run counted."""
     js, timeout = nc.jetstream(), settings.metering_publish_timeout_seconds
 
     async def publish(subject: str, data: bytes, headers: dict[str, str]) -> object:
         return await js.publish(subject, data, timeout=timeout, headers=headers)
 
-    meter = Meter(publish, lambda: bool(nc.is_connected), Spool(settings.spool_dir))
+    spool = Spool(settings.spool_dir)
+    meter = Meter(publish, lambda: bool(nc.is_connected), spool, metrics.recorded)
     # Spooled events of an earlier run count before USAGE is read, so they count once.
     for event in meter.spooled_events():
         if isinstance(event, RequestMetered):
             budgets.restore(event)
     return meter
+
+
+def _expose_state(collector: StateCollector, state: State) -> None:
+    """Keys and requests in flight, read when /metrics is scraped."""
+    collector.gauges.update(
+        gateway_keys=("Keys known (revoked ones included)", lambda: len(state.projection.by_hash)),
+        gateway_requests_in_flight=("Requests admitted, not yet settled", state.limiter.in_flight),
+        gateway_reserved_micro_usd=(
+            "Budget held by requests in flight, in micro-USD",
+            state.budgets.reserved_micro,
+        ),
+    )
+
+
+def _expose_metering(
+    collector: StateCollector, meter: Meter, followers: dict[str, Follower]
+) -> None:
+    """The metering queue, its spool and the streams followed, read when /metrics is scraped."""
+    collector.gauges.update(
+        gateway_metering_queue_events=("Usage events waiting in memory", lambda: meter.queued),
+        gateway_metering_spool_events=(
+            "Usage events in the spool, waiting for NATS",
+            lambda: meter.spool.backlog,
+        ),
+    )
+    collector.counters.update(
+        gateway_metering_published=(
+            "Usage events acknowledged by JetStream (spool re-publishes included)",
+            lambda: meter.published,
+        ),
+        gateway_metering_spooled=(
+            "Usage events written to the spool",
+            lambda: meter.spool.appended,
+        ),
+        gateway_metering_publish_failures=(
+            "Usage event publishes that failed or timed out",
+            lambda: meter.publish_failures,
+        ),
+    )
+    collector.sequences = {name: _sequence(f) for name, f in followers.items()}
+
+
+def _sequence(follower: Follower) -> Callable[[], int]:
+    return lambda: follower.last_sequence
 
 
 async def _cancel(tasks: list[asyncio.Task[None]]) -> None:
@@ -82,9 +130,11 @@ async def _cancel(tasks: list[asyncio.Task[None]]) -> None:
 
 def create_app(settings: GatewaySettings) -> FastAPI:
     """The gateway as an ASGI app; nothing is opened until the lifespan starts."""
-    registry = CollectorRegistry()
+    registry, collector = CollectorRegistry(), StateCollector()
+    registry.register(collector)
     readiness = Readiness("keys", "usage")
     models = load_models(settings)
+    metrics = GatewayMetrics(registry, models)
     projection, budgets = KeyProjection(), Budgets()
     state = State(
         projection=projection,
@@ -98,6 +148,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         new_id=uuid.uuid4,
         ready=lambda: readiness.ready,
     )
+    _expose_state(collector, state)
 
     def apply_keys(event: EventBase) -> None:
         projection.apply(event)
@@ -108,15 +159,16 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         nc = await connect(settings.nats_url, f"gateway-{settings.instance_id}")
         js = nc.jetstream()
         await ensure_streams(js)
-        meter = _open_meter(settings, nc, budgets)
+        meter = _open_meter(settings, nc, budgets, metrics)
         state.record = meter.record
         upstream = Upstream(
             models, settings.upstream_timeout_seconds, settings.upstream_connect_timeout_seconds
         )
         app.state.proxy = Proxy(
-            state, upstream, ChatTracker(uuid.uuid4, settings.max_chats_per_key)
+            state, upstream, ChatTracker(uuid.uuid4, settings.max_chats_per_key), metrics
         )
         followers = [Follower(js, KEYS, apply_keys), Follower(js, USAGE, budgets.apply)]
+        _expose_metering(collector, meter, {KEYS.name: followers[0], USAGE.name: followers[1]})
         for follower in followers:
             await follower.start()
         log.info("gateway_started", gateway_id=settings.instance_id, models=sorted(models))

@@ -97,6 +97,10 @@ class Budgets:
         """Give a reservation back unused (the request never reached the upstream)."""
         self.account(reservation.key_id).reserved_micro -= reservation.amount_micro
 
+    def reserved_micro(self) -> int:
+        """Budget held by requests in flight, over all keys."""
+        return sum(account.reserved_micro for account in self.accounts.values())
+
     def restore(self, event: RequestMetered) -> None:
         """Count a spooled event of ours that USAGE may not have yet (at start-up)."""
         self._spend(event.key_id, event.cost_micro_usd, event.at)

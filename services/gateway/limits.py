@@ -59,3 +59,7 @@ class RateLimiter:
     def release(self, key_id: UUID) -> None:
         """A request of this key has finished."""
         self.uses[key_id].open -= 1
+
+    def in_flight(self) -> int:
+        """Requests admitted and not yet finished, over all keys."""
+        return sum(use.open for use in self.uses.values())

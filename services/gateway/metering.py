@@ -29,17 +29,31 @@ Publish = Callable[[str, bytes, dict[str, str]], Awaitable[object]]
 class Meter:
     """A queue of usage events, its publisher and the spool drainer."""
 
-    def __init__(self, publish: Publish, connected: Callable[[], bool], spool: Spool) -> None:
+    def __init__(
+        self,
+        publish: Publish,
+        connected: Callable[[], bool],
+        spool: Spool,
+        observe: Callable[[EventBase], None] = lambda event: None,
+    ) -> None:
         self._publish = publish
+        self._observe = observe
         self._connected = connected
         self.spool = spool
         self._queue: asyncio.Queue[EventBase] = asyncio.Queue()
         self._spooled = asyncio.Event()
         self.published = 0
+        self.publish_failures = 0
 
     def record(self, event: EventBase) -> None:
-        """Queue an event for publishing; returns at once."""
+        """Queue an event for publishing (after ``observe`` counted it); returns at once."""
+        self._observe(event)
         self._queue.put_nowait(event)
+
+    @property
+    def queued(self) -> int:
+        """Events waiting in memory for the publisher."""
+        return self._queue.qsize()
 
     def spooled_events(self) -> list[EventBase]:
         """Events left in the spool by an earlier run (replayed at start-up)."""
@@ -101,6 +115,7 @@ class Meter:
             await self._publish(subj, data, hdrs)
         except (NatsError, TimeoutError) as exc:
             log.warning("usage_publish_failed", error=type(exc).__name__)
+            self.publish_failures += 1
             return False
         self.published += 1
         return True

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -13,7 +14,9 @@ from starlette.responses import Response
 from services.gateway.chats import ChatTracker
 from services.gateway.errors import BadRequest, UpstreamTimeout
 from services.gateway.exchange import Exchange, State, authenticate, model_for
+from services.gateway.metrics import NO_MODEL, GatewayMetrics, Timing
 from services.gateway.pricing import Model, Usage, usage_from
+from services.gateway.projection import KeyRecord
 from services.gateway.stream import Relay, RelayResponse
 from services.gateway.tokens import estimate_prompt_tokens, estimate_tokens
 from services.gateway.upstream import Upstream
@@ -31,13 +34,38 @@ class Proxy:
     state: State
     upstream: Upstream
     chats: ChatTracker
+    metrics: GatewayMetrics
 
     async def handle(self, request: Request, path: str) -> Response:
-        """Serve one POST to ``/v1{path}``."""
-        key = authenticate(self.state, request.headers)
-        raw = await request.body()
-        body = parse_object(raw)
-        model = model_for(self.state, key, body.get("model"))
+        """Serve one POST to ``/v1{path}``, counted in the metrics whatever its outcome."""
+        started, model = time.perf_counter(), NO_MODEL
+        try:
+            key = authenticate(self.state, request.headers)
+            raw = await request.body()
+            body = parse_object(raw)
+            chosen = model_for(self.state, key, body.get("model"))
+            model = chosen.name
+            timing = self.metrics.timing(model, started)
+            response = await self._forward(
+                request, path, key=key, model=chosen, raw=raw, body=body, timing=timing
+            )
+        except Exception as exc:
+            self.metrics.raised(path, model, exc)
+            raise
+        self.metrics.answered(path, model, response.status_code)
+        return response
+
+    async def _forward(
+        self,
+        request: Request,
+        path: str,
+        *,
+        key: KeyRecord,
+        model: Model,
+        raw: bytes,
+        body: dict[str, Any],
+        timing: Timing,
+    ) -> Response:
         exchange = Exchange.admit(
             self.state, key, model, raw, body, generates=path != EMBEDDINGS_PATH
         )
@@ -46,6 +74,7 @@ class Proxy:
                 self._observe_chat(exchange, request.headers, body)
             content, wants_usage = upstream_body(raw, body, model)
             outgoing = self.upstream.build(model, path, content, exchange.request_id)
+            timing.sending()
             response = await self.upstream.send(outgoing, stream=exchange.stream)
         except UpstreamTimeout:
             exchange.finish(Usage(0, 0), 504)
@@ -55,12 +84,18 @@ class Proxy:
             raise
         headers = {"x-request-id": str(exchange.request_id)}
         if exchange.stream and response.status_code == 200:
-            return RelayResponse(Relay(response, exchange, wants_usage), headers)
-        return await self._whole(response, exchange, headers)
+            timing.relaying()
+            return RelayResponse(Relay(response, exchange, wants_usage, timing), headers)
+        answer = await self._whole(response, exchange, headers, timing)
+        timing.answered()
+        return answer
 
-    async def _whole(self, response: Any, exchange: Exchange, headers: dict[str, str]) -> Response:
+    async def _whole(
+        self, response: Any, exchange: Exchange, headers: dict[str, str], timing: Timing
+    ) -> Response:
         try:
             content = await response.aread()
+            timing.received()
         except BaseException:
             exchange.finish(Usage(estimate_prompt_tokens(exchange.raw), 0, estimated=True), 502)
             raise

@@ -22,6 +22,11 @@ class Spool:
         self.pending = directory / "pending.jsonl"
         self.draining = directory / "draining.jsonl"
         self._lock = threading.Lock()
+        # Counts for /metrics: lines waiting (also those left by an earlier run), lines ever
+        # appended by this process, and how many the drainer took.
+        self.backlog = len(_lines(self.draining)) + len(_lines(self.pending))
+        self.appended = 0
+        self._taken = 0
 
     def append(self, lines: list[bytes]) -> None:
         """Write lines and fsync them before returning."""
@@ -29,6 +34,8 @@ class Spool:
             file.write(b"".join(line + b"\n" for line in lines))
             file.flush()
             os.fsync(file.fileno())
+            self.backlog += len(lines)
+            self.appended += len(lines)
 
     def has_data(self) -> bool:
         """True while anything waits to be published."""
@@ -41,13 +48,17 @@ class Spool:
             if not self.draining.exists() and self.pending.exists():
                 os.replace(self.pending, self.draining)
                 self._sync_dir()
-            return _lines(self.draining)
+            lines = _lines(self.draining)
+            self._taken = len(lines)
+            return lines
 
     def done(self) -> None:
         """The taken lines are all in JetStream: forget them."""
         with self._lock:
             self.draining.unlink(missing_ok=True)
             self._sync_dir()
+            self.backlog -= self._taken
+            self._taken = 0
 
     def read_all(self) -> list[bytes]:
         """Every line still waiting, oldest first (used at start-up)."""

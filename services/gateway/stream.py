@@ -19,6 +19,7 @@ from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 from services.gateway.exchange import Exchange
+from services.gateway.metrics import Timing
 from services.gateway.pricing import Usage, usage_from
 from services.gateway.tokens import estimate_prompt_tokens, estimate_tokens, generated_text
 
@@ -28,8 +29,11 @@ SEPARATORS = (b"\r\n\r\n", b"\n\n")
 class Relay:
     """Reads one upstream stream for one client and bills it once when closed."""
 
-    def __init__(self, response: httpx.Response, exchange: Exchange, wants_usage: bool) -> None:
+    def __init__(
+        self, response: httpx.Response, exchange: Exchange, wants_usage: bool, timing: Timing
+    ) -> None:
         self._response = response
+        self._timing = timing
         self._exchange = exchange
         self._wants_usage = wants_usage
         self._usage: Usage | None = None
@@ -38,6 +42,7 @@ class Relay:
     async def chunks(self) -> AsyncIterator[bytes]:
         """The SSE events to send to the client, as they arrive."""
         async for event in _events(self._response.aiter_bytes()):
+            self._timing.first_chunk()
             out = self._inspect(event)
             if out is not None:
                 yield out
@@ -61,6 +66,7 @@ class Relay:
 
     async def close(self) -> None:
         """Bill what was generated (real usage, else our count) and free the upstream."""
+        self._timing.received()
         status = self._response.status_code
         if self._usage is not None:
             self._exchange.finish(self._usage, status)

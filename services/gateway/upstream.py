@@ -22,7 +22,7 @@ POOL = httpx.Limits(max_connections=512, max_keepalive_connections=128)
 
 
 def make_transport() -> httpx.AsyncBaseTransport:
-    """The upstream transport: aiohttp's engine under httpx's API (see docs/bench-gateway.md)."""
+    """The upstream transport: aiohttp's engine under httpx's API (see docs/benchmarks.md)."""
     return AiohttpTransport(limits=POOL)  # plain httpx: httpx.AsyncHTTPTransport(limits=POOL)
 
 

@@ -13,7 +13,7 @@ from infra.admin_auth import admin_dependency
 from infra.problems import problem
 from services.keys import errors
 from services.keys.handlers import Context
-from services.keys.sheets import Renderer
+from services.keys.sheets import Documents
 
 
 @dataclass
@@ -21,7 +21,7 @@ class ApiRuntime:
     """What the routes need, set on ``app.state.api`` by the lifespan."""
 
     ctx: Context
-    render: Renderer
+    documents: Documents
     default_time_zone: str
 
 

@@ -39,7 +39,9 @@ async def create_group_keys(
 ) -> GroupKeysOut:
     """Keys for every linked student without one, and their PDF sheet; all or nothing."""
     spec = KeySpec(body.budget_usd, body.renewal, body.valid_from, body.valid_until)
-    result = await issue_group_keys(rt.ctx, admin, group_id, spec, rt.render)
+    result = await issue_group_keys(
+        rt.ctx, admin, group_id, spec, rt.documents.sheet, model=body.model
+    )
     return GroupKeysOut(
         group_id=group_id,
         batch_id=result.batch_id,

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import uuid
 
 from fastapi import APIRouter
 
 from services.keys import handlers, rules
-from services.keys.api import NOT_FOUND, CurrentAdmin, Runtime
-from services.keys.domain import ChangeValidity, Command
+from services.keys.api import NOT_FOUND, ApiRuntime, CurrentAdmin, Runtime
+from services.keys.domain import ChangeValidity, Command, KeyState
+from services.keys.errors import InvalidInput
 from services.keys.handlers import Context, KeySpec, school_time_zone
+from services.keys.letters import issue_key_with_letter
 from services.keys.schemas import HistoryEntry, KeyChange, KeyCreate, KeyCreated, KeyOut, RevokeIn
 from services.keys.scope import visible_key
 from services.keys.views import key_out
@@ -20,17 +23,39 @@ CONFLICT: dict[int | str, dict[str, object]] = {
     **NOT_FOUND,
     409: {"description": "Unlinked user, or an active key without replace"},
 }
+LETTER_FAILED: dict[int | str, dict[str, object]] = {
+    502: {"description": "With letter: the documents service failed; no key issued"},
+    503: {"description": "With letter: the documents service is down or slow; no key issued"},
+}
 
 
 @router.post(
-    "/users/{user_id}/keys", status_code=201, response_model=KeyCreated, responses=CONFLICT
+    "/users/{user_id}/keys",
+    status_code=201,
+    response_model=KeyCreated,
+    responses={**CONFLICT, **LETTER_FAILED},
 )
 async def create_key(user_id: str, body: KeyCreate, admin: CurrentAdmin, rt: Runtime) -> KeyCreated:
-    """Issue a key; the plaintext is in this response and nowhere else, ever."""
+    """Issue a key (with letter: true, also its PDF letter, rendered first; no letter, no key).
+    The plaintext and the letter are in this response and nowhere else, ever."""
     spec = KeySpec(body.budget_usd, body.renewal, body.valid_from, body.valid_until)
-    plaintext, key = await handlers.issue_key(rt.ctx, admin, user_id, spec, replace=body.replace)
+    if not body.letter:
+        if body.model is not None:
+            raise InvalidInput("model is printed on the letter only; send it with letter: true.")
+        plaintext, key = await handlers.issue_key(
+            rt.ctx, admin, user_id, spec, replace=body.replace
+        )
+        return _created(rt, plaintext, key, None)
+    made = await issue_key_with_letter(
+        rt.ctx, admin, user_id, spec, rt.documents.letter, replace=body.replace, model=body.model
+    )
+    return _created(rt, made.plaintext, made.key, made.pdf)
+
+
+def _created(rt: ApiRuntime, plaintext: str, key: KeyState, pdf: bytes | None) -> KeyCreated:
     view = key_out(rt.ctx.model, key, rt.ctx.clock())
-    return KeyCreated(**view.model_dump(), key=plaintext)
+    letter = None if pdf is None else base64.b64encode(pdf).decode("ascii")
+    return KeyCreated(**view.model_dump(), key=plaintext, letter_pdf_base64=letter)
 
 
 @router.get("/keys/{key_id}", response_model=KeyOut, responses=NOT_FOUND)

@@ -31,7 +31,7 @@ from services.keys.projection import ReadModel
 from services.keys.relay import Relay
 from services.keys.renewal import run_schedule
 from services.keys.settings import KeysSettings
-from services.keys.sheets import nats_renderer
+from services.keys.sheets import nats_documents
 from services.keys.store import EventStore
 
 log = structlog.get_logger(__name__)
@@ -47,7 +47,7 @@ def utc_now() -> datetime:
 def make_context(
     settings: KeysSettings, projector: Projector, clock: Callable[[], datetime] = utc_now
 ) -> Context:
-    """The use cases' context from settings: secret, budget limit, clock, ids, base URL."""
+    """The use cases' context from settings: secret, budget limit, clock, ids, base URL, model."""
     return Context(
         projector=projector,
         secret=settings.hash_secret.get_secret_value().encode(),
@@ -55,6 +55,7 @@ def make_context(
         clock=clock,
         new_id=uuid.uuid4,
         base_url=settings.gateway_base_url,
+        default_model=settings.default_model,
     )
 
 
@@ -108,8 +109,8 @@ def create_app(settings: KeysSettings, clock: Callable[[], datetime] = utc_now) 
         usage = Follower(js, USAGE, model.spend.apply)
         await usage.start()
         app.state.runtime = KeysRuntime(settings, pool, nc, js, store, relay, ctx)
-        render = nats_renderer(nc, settings.render_timeout_seconds)
-        app.state.api = ApiRuntime(ctx, render, settings.default_time_zone)
+        documents = nats_documents(nc, settings.render_timeout_seconds)
+        app.state.api = ApiRuntime(ctx, documents, settings.default_time_zone)
         tasks = [
             asyncio.create_task(relay.run(), name="keys-relay"),
             asyncio.create_task(projector.follow(db_url), name="keys-projection"),

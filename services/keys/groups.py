@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from contracts.directory import Admin, Group, User
-from contracts.documents import KeyCard, KeySheetRequest
 from contracts.events import EventBase
 from services.keys import confirm
 from services.keys.domain import KeyState, RevokeKey, decide
@@ -22,7 +21,7 @@ from services.keys.handlers import (
     with_retries,
 )
 from services.keys.scope import visible_group
-from services.keys.sheets import Renderer
+from services.keys.sheets import Renderer, document_request
 
 
 @dataclass(frozen=True)
@@ -62,7 +61,13 @@ def _skip_reason(ctx: Context, user: User, now: datetime) -> str | None:
 
 
 async def issue_group_keys(
-    ctx: Context, admin: Admin, group_id: str, spec: KeySpec, render: Renderer
+    ctx: Context,
+    admin: Admin,
+    group_id: str,
+    spec: KeySpec,
+    render: Renderer,
+    *,
+    model: str | None = None,
 ) -> GroupIssue:
     """Render the sheet first, then issue every key at once: all or nothing."""
     await ctx.projector.catch_up()
@@ -80,7 +85,10 @@ async def issue_group_keys(
     if not new:
         raise Conflict(_nobody_message(group, skipped))
     # No half results: a sheet that cannot be rendered means no key exists at all.
-    pdf = await render(_sheet_request(ctx, group, spec, new, now))
+    request = document_request(
+        ctx, new, spec.renewal, now, school_id=group.school_id, group_name=group.name, model=model
+    )
+    pdf = await render(request)
     await with_retries(ctx, lambda: _append_unchanged(ctx, [n for _, n in new]))
     issued = [(u, n.plaintext, ctx.model.keys[n.command.key_id]) for u, n in new]
     return GroupIssue(batch_id, issued, skipped, pdf)
@@ -95,28 +103,6 @@ async def _append_unchanged(ctx: Context, new: list[NewKey]) -> None:
         raise Conflict(
             f"The group changed while its key sheet was made ({exc}); no key was issued."
         ) from exc
-
-
-def _sheet_request(
-    ctx: Context, group: Group, spec: KeySpec, new: list[tuple[User, NewKey]], now: datetime
-) -> KeySheetRequest:
-    school = ctx.model.directory.schools[group.school_id]
-    first = new[0][1].command
-    return KeySheetRequest(
-        language="nl" if school.language == "nl" else "en",
-        school_name=school.name,
-        time_zone=school.time_zone,
-        group_name=group.name,
-        issued_at=now,
-        budget_micro_usd=first.budget_micro_usd,
-        renewal=spec.renewal,
-        valid_from=first.valid_from,
-        valid_until=first.valid_until,
-        base_url=ctx.base_url,
-        cards=tuple(
-            KeyCard(name=u.name, key=n.plaintext, key_hint=n.command.key_hint) for u, n in new
-        ),
-    )
 
 
 def _nobody_message(group: Group, skipped: list[tuple[User, str]]) -> str:

@@ -43,6 +43,7 @@ class Context:
     clock: Callable[[], datetime]
     new_id: NewId
     base_url: str = "http://127.0.0.1:8100/v1"
+    default_model: str = "demo"
 
     @property
     def model(self) -> ReadModel:
@@ -157,16 +158,27 @@ async def append_issues(ctx: Context, commands: Sequence[IssueKey]) -> None:
     await ctx.projector.store.append_claiming(key_appends(model, events), claims)
 
 
+async def prepare_key(
+    ctx: Context, admin: Admin, user_id: str, spec: KeySpec, *, replace: bool
+) -> tuple[User, NewKey]:
+    """The user in scope and a validated new key for them; nothing is stored yet."""
+    await ctx.projector.catch_up()
+    user = visible_user(ctx.model, admin, user_id)
+    return user, new_key_command(ctx, admin, user, spec, replace=replace)
+
+
+async def commit_key(ctx: Context, new: NewKey) -> KeyState:
+    """Append a prepared key (revoking the one it replaces) and return it."""
+    await with_retries(ctx, lambda: append_issues(ctx, [new.command]))
+    return ctx.model.keys[new.command.key_id]
+
+
 async def issue_key(
     ctx: Context, admin: Admin, user_id: str, spec: KeySpec, *, replace: bool
 ) -> tuple[str, KeyState]:
     """Issue one key; returns the plaintext (shown once) and the key."""
-    await ctx.projector.catch_up()
-    user = visible_user(ctx.model, admin, user_id)
-    new = new_key_command(ctx, admin, user, spec, replace=replace)
-
-    await with_retries(ctx, lambda: append_issues(ctx, [new.command]))
-    return new.plaintext, ctx.model.keys[new.command.key_id]
+    _, new = await prepare_key(ctx, admin, user_id, spec, replace=replace)
+    return new.plaintext, await commit_key(ctx, new)
 
 
 async def change_key(

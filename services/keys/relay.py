@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import psycopg
 import structlog
@@ -43,6 +44,7 @@ class Relay:
         self.position = 0
         self.caught_up = asyncio.Event()
         self._stopping = asyncio.Event()
+        self.leading = False
 
     def stop(self) -> None:
         """Ask ``run()`` to return within about a second (cancelling it inside psycopg's
@@ -59,7 +61,10 @@ class Relay:
             backoff = 0.1
             while not self._stopping.is_set():
                 try:
-                    await self.publish_pending()
+                    if await self._lead(listener):
+                        await self.publish_pending()
+                    else:
+                        await self._follow_leader()
                     backoff = 0.1
                 except (NatsError, TimeoutError) as exc:
                     # NATS is away: keep the checkpoint, retry; the client reconnects itself.
@@ -69,6 +74,33 @@ class Relay:
                     continue
                 async for _ in listener.notifies(timeout=1.0, stop_after=1):
                     pass
+
+    async def _lead(self, listener: psycopg.AsyncConnection[Any]) -> bool:
+        """One relay publishes at a time: the holder of a session lock on the listener.
+
+        Two publishers would not duplicate events (Nats-Msg-Id), but could each hold a stale
+        checkpoint across a long NATS outage; a standby takes over when the leader's
+        connection closes, i.e. when its process stops or dies.
+        """
+        if not self.leading:
+            cursor = await listener.execute(
+                "SELECT pg_try_advisory_lock(hashtext(%s)) AS locked", (f"relay:{RELAY_NAME}",)
+            )
+            row = await cursor.fetchone()
+            self.leading = bool(row and row[0])
+        return self.leading
+
+    async def _follow_leader(self) -> None:
+        """As a standby, we are caught up once the leader's checkpoint reaches the log's end."""
+        async with self._pool.connection() as conn:
+            cursor = await conn.execute(
+                "SELECT coalesce((SELECT position FROM relay_checkpoints WHERE name = %s), 0)"
+                " >= coalesce((SELECT max(position) FROM events), 0) AS done",
+                (RELAY_NAME,),
+            )
+            row = await cursor.fetchone()
+        if row and row["done"]:
+            self.caught_up.set()
 
     async def publish_pending(self) -> int:
         """Publish every committed event after the checkpoint; return how many."""

@@ -9,6 +9,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from contracts.money import format_usd, is_whole_cents, usd_to_micro
 from services.keys.errors import InvalidInput
 
+# A model name as printed in the setup lines of key sheets: one shell word, no spaces.
+MODEL_NAME = r"^[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,99}$"
+
 
 def budget_micro(usd: Decimal, max_usd: Decimal) -> int:
     """The budget in micro-USD: finite, positive, whole cents, at most ``max_usd``."""

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from contracts.events import Renewal, Role
 from services.keys.domain import Status
+from services.keys.rules import MODEL_NAME
 
 Id = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^\s/]+$")]
 Name = Annotated[str, Field(max_length=200)]
@@ -20,6 +21,15 @@ Usd = Annotated[
         allow_inf_nan=True,
         description="US dollars, whole cents, more than 0 and at most the configured maximum",
         examples=["25.00"],
+    ),
+]
+ModelName = Annotated[
+    str,
+    Field(
+        pattern=MODEL_NAME,
+        description="The gateway model named in the printed Aider/OpenCode setup lines; "
+        "default: the service's AISCHOOL_DEFAULT_MODEL",
+        examples=["demo"],
     ),
 ]
 
@@ -74,6 +84,12 @@ class KeyCreate(_In):
     valid_from: datetime | None = Field(None, description="Without offset: the school's time")
     valid_until: datetime | None = Field(None, description="Without offset: the school's time")
     replace: bool = Field(False, description="Revoke the user's active key in the same step")
+    letter: bool = Field(
+        False,
+        description="Also print the key on a one-page PDF letter (letter_pdf_base64); "
+        "the letter is rendered first and the key issued only if it came back",
+    )
+    model: ModelName | None = Field(None, description="Only with letter: the model printed")
 
 
 class GroupKeysCreate(_In):
@@ -81,6 +97,7 @@ class GroupKeysCreate(_In):
     renewal: Renewal = Renewal.NONE
     valid_from: datetime | None = None
     valid_until: datetime | None = None
+    model: ModelName | None = None
 
 
 class KeyChange(_In):
@@ -119,6 +136,9 @@ class KeyOut(BaseModel):
 
 class KeyCreated(KeyOut):
     key: str = Field(description="The API key in plaintext: shown in this response only")
+    letter_pdf_base64: str | None = Field(
+        None, description="With letter: true, the PDF letter with the key, base64; shown once"
+    )
 
 
 class PersonRow(BaseModel):

@@ -1,32 +1,52 @@
-"""Key sheets from the documents service, over core NATS request/reply (never persisted)."""
+"""Key sheets and letters from the documents service, over core NATS request/reply (never
+persisted)."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 
 from nats.aio.client import Client
 from nats.errors import Error as NatsError
 from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeoutError
 
-from contracts.documents import STATUS_HEADER, STATUS_OK, KeySheetRequest
-from contracts.streams import RENDER_KEY_SHEET
+from contracts.directory import User
+from contracts.documents import STATUS_HEADER, STATUS_OK, KeyCard, KeySheetRequest
+from contracts.events import Renewal
+from contracts.streams import RENDER_KEY_LETTER, RENDER_KEY_SHEET
 from services.keys.errors import DocumentsFailed, DocumentsUnavailable
+from services.keys.handlers import Context, NewKey
 
 Renderer = Callable[[KeySheetRequest], Awaitable[bytes]]
 
 
-def nats_renderer(nc: Client, timeout: float) -> Renderer:
-    """A renderer asking whichever documents replica answers ``RENDER_KEY_SHEET``."""
+@dataclass(frozen=True)
+class Documents:
+    """The two documents a key can be printed on: a group's sheet, one person's letter."""
+
+    sheet: Renderer
+    letter: Renderer
+
+
+def nats_documents(nc: Client, timeout: float) -> Documents:
+    """Renderers asking whichever documents replica answers, for sheets and for letters."""
+    return Documents(
+        sheet=nats_renderer(nc, timeout, RENDER_KEY_SHEET, "key sheet"),
+        letter=nats_renderer(nc, timeout, RENDER_KEY_LETTER, "key letter"),
+    )
+
+
+def nats_renderer(nc: Client, timeout: float, subject: str, document: str) -> Renderer:
+    """A renderer asking whichever documents replica answers ``subject``."""
 
     async def render(request: KeySheetRequest) -> bytes:
         try:
-            reply = await nc.request(
-                RENDER_KEY_SHEET, request.model_dump_json().encode(), timeout=timeout
-            )
+            reply = await nc.request(subject, request.model_dump_json().encode(), timeout=timeout)
         except NoRespondersError as exc:
             raise DocumentsUnavailable(
-                "The documents service is not running (no responder for key sheets); "
+                f"The documents service is not running (no responder for {document}s); "
                 "no key was issued."
             ) from exc
         except (NatsTimeoutError, TimeoutError) as exc:
@@ -41,9 +61,41 @@ def nats_renderer(nc: Client, timeout: float) -> Renderer:
         if status != STATUS_OK:
             message = reply.data.decode("utf-8", "replace")[:500] or "no message"
             raise DocumentsFailed(
-                f"The documents service could not render the key sheet ({message}); "
+                f"The documents service could not render the {document} ({message}); "
                 "no key was issued."
             )
         return reply.data
 
     return render
+
+
+def document_request(
+    ctx: Context,
+    new: Sequence[tuple[User, NewKey]],
+    renewal: Renewal,
+    now: datetime,
+    *,
+    school_id: str,
+    group_name: str | None,
+    model: str | None,
+) -> KeySheetRequest:
+    """What documents needs to print ``new`` keys, which share budget and window; the model
+    named in the setup lines is ``model``, else the configured default."""
+    first = new[0][1].command
+    school = ctx.model.directory.schools[school_id]
+    return KeySheetRequest(
+        language="nl" if school.language == "nl" else "en",
+        school_name=school.name,
+        time_zone=school.time_zone,
+        group_name=group_name,
+        issued_at=now,
+        budget_micro_usd=first.budget_micro_usd,
+        renewal=renewal,
+        valid_from=first.valid_from,
+        valid_until=first.valid_until,
+        base_url=ctx.base_url,
+        cards=tuple(
+            KeyCard(name=u.name, key=n.plaintext, key_hint=n.command.key_hint) for u, n in new
+        ),
+        model=model or ctx.default_model,
+    )

@@ -70,7 +70,7 @@ def create_app(settings: LedgerSettings) -> FastAPI:
         )
         app.state.runtime = api.LedgerRuntime(s, pool, js, view)
         tasks = [
-            asyncio.create_task(consumer.run(), name="ledger-consumer"),
+            asyncio.create_task(consumer.run_forever(), name="ledger-consumer"),
             asyncio.create_task(
                 maintain_forever(
                     pool,

@@ -57,6 +57,16 @@ class UsageConsumer:
         self.last_sequence = 0
         self.caught_up = asyncio.Event()
 
+    async def run_forever(self) -> None:
+        """``run()``, restarted after an unexpected error, which is logged, never swallowed."""
+        while True:
+            try:
+                await self.run()
+            except Exception:
+                # Nothing was acked that was not committed, so starting over loses nothing.
+                log.exception("usage_consumer_failed")
+                await asyncio.sleep(1)
+
     async def run(self) -> None:
         """Bind the durable consumer, then fetch and ingest batches until cancelled."""
         self._target = (await self._js.stream_info(USAGE.name)).state.last_seq
@@ -95,7 +105,8 @@ class UsageConsumer:
     ) -> None:
         while True:
             try:
-                await fetched.put(await subscription.fetch(self._batch_size, timeout=1))
+                # An empty list is possible too (the server's "no messages" status).
+                await fetched.put(await subscription.fetch(self._batch_size, timeout=1) or None)
             except NatsTimeout:
                 await fetched.put(None)  # nothing waiting
             except NatsError as exc:
@@ -112,6 +123,8 @@ class UsageConsumer:
 
     async def ingest(self, messages: list[Msg]) -> None:
         """Write the messages' events, retrying until committed, then ack every message."""
+        if not messages:
+            return
         events, rejected = _decode(messages)
         batch = split(events, oldest_kept_month(self._today(), self._retention_months))
         written = await self._write_until_committed(batch)

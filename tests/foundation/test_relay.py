@@ -97,3 +97,25 @@ async def test_a_restarted_relay_resumes_from_its_checkpoint_without_duplicates(
     await second.publish_pending()
 
     assert await stream_msg_ids(js) == await committed_ids(store)
+
+
+async def test_with_two_relays_one_publishes_and_both_report_caught_up(
+    pool: Pool, database_url: str, nats_client: object
+) -> None:
+    js = nats_client.jetstream()  # type: ignore[attr-defined]
+    store = EventStore(pool)
+    relays = [Relay(pool, js, database_url) for _ in range(2)]
+    tasks = [asyncio.create_task(relay.run()) for relay in relays]
+    try:
+        await append_many(store, 20)
+        async with asyncio.timeout(20):
+            for relay in relays:
+                await relay.caught_up.wait()
+            while len(await stream_msg_ids(js)) < 20:
+                await asyncio.sleep(0.05)
+        assert [relay.leading for relay in relays].count(True) == 1
+        assert await stream_msg_ids(js) == await committed_ids(store)
+    finally:
+        for relay in relays:
+            relay.stop()
+        await asyncio.gather(*tasks)

@@ -184,7 +184,11 @@ def in_days(days: float) -> str:
 @pytest.fixture
 async def documents(nats_url: str) -> AsyncIterator[FastAPI]:
     """The real documents service, answering key-sheet requests on the test's NATS."""
-    settings = DocumentsSettings(nats_url=nats_url, hash_secret="documents-secret")
+    # Rendering in a thread (no worker processes to spawn and warm) keeps these tests quick;
+    # the worker pool is tested with the documents service.
+    settings = DocumentsSettings(
+        nats_url=nats_url, hash_secret="documents-secret", render_processes=0
+    )
     app = create_documents(settings)
     async with app.router.lifespan_context(app):
         yield app

@@ -39,7 +39,8 @@ async def _stream_text(keys: Keys) -> str:
 async def test_no_issued_plaintext_key_is_in_postgresql_or_in_the_keys_stream(
     seeded: Keys, documents: FastAPI, database_url: str
 ) -> None:
-    issued = [(await seeded.call("POST", "/users/t1/keys", json={"budget_usd": "3"})).json()["key"]]
+    with_letter = {"budget_usd": "3", "letter": True}
+    issued = [(await seeded.call("POST", "/users/t1/keys", json=with_letter)).json()["key"]]
     replaced = await seeded.call(
         "POST", "/users/t1/keys", json={"budget_usd": "4", "replace": True}
     )
