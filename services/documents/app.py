@@ -65,6 +65,9 @@ def create_app(settings: DocumentsSettings) -> FastAPI:
         try:
             await render.warm()
             await broker.start()
+            # A PING/PONG round trip: the server has registered our subscriptions before we
+            # say we are ready, so a request right after /readyz finds a responder.
+            await broker.connection.flush()
             readiness.done("subscribed")
             yield
         finally:

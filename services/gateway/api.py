@@ -13,9 +13,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from services.gateway.errors import GatewayError, NotFound
 from services.gateway.exchange import authenticate
 from services.gateway.metrics import NO_MODEL
+from services.gateway.opencode import opencode_config, public_base_url
 from services.gateway.proxy import Proxy
 
 MODELS_PATH = "/models"
+OPENCODE_PATH = "/opencode.json"
 Handler = Callable[[Request], Awaitable[Response]]
 
 
@@ -54,15 +56,17 @@ def _proxy(request: Request) -> Proxy:
 
 
 def install_openai_routes(app: FastAPI) -> None:
-    """``/v1/chat/completions``, ``/v1/completions``, ``/v1/embeddings``, ``/v1/models``.
+    """``/v1/chat/completions``, ``/v1/completions``, ``/v1/embeddings``, ``/v1/models``,
+    and ``/v1/opencode.json``.
 
     Plain Starlette routes: the handlers read the raw body themselves, so FastAPI's
     dependency and validation machinery would only cost time on the hot path.
     """
     for path in ("/chat/completions", "/completions", "/embeddings"):
         app.add_route(f"/v1{path}", _forwarder(path), methods=["POST"])
-    app.add_route("/v1/models", _counted(_models), methods=["GET"])
-    app.add_route("/v1/models/{name:path}", _counted(_model), methods=["GET"])
+    app.add_route("/v1/models", _counted(MODELS_PATH, _models), methods=["GET"])
+    app.add_route("/v1/models/{name:path}", _counted(MODELS_PATH, _model), methods=["GET"])
+    app.add_route(f"/v1{OPENCODE_PATH}", _counted(OPENCODE_PATH, _opencode), methods=["GET"])
 
 
 def _forwarder(path: str) -> Handler:
@@ -72,15 +76,15 @@ def _forwarder(path: str) -> Handler:
     return forward
 
 
-def _counted(handler: Handler) -> Handler:
+def _counted(path: str, handler: Handler) -> Handler:
     async def serve(request: Request) -> Response:
         metrics = _proxy(request).metrics
         try:
             response = await handler(request)
         except Exception as exc:
-            metrics.raised(MODELS_PATH, NO_MODEL, exc)
+            metrics.raised(path, NO_MODEL, exc)
             raise
-        metrics.answered(MODELS_PATH, NO_MODEL, response.status_code)
+        metrics.answered(path, NO_MODEL, response.status_code)
         return response
 
     return serve
@@ -99,3 +103,16 @@ async def _model(request: Request) -> Response:
     name = request.path_params["name"]
     key.check_model(name, name in state.models)
     return Response(orjson.dumps(_model_entry(name)), media_type="application/json")
+
+
+async def _opencode(request: Request) -> Response:
+    """The OpenCode config for this gateway: no key needed, as it holds no secret."""
+    base_url = public_base_url(
+        request.url.scheme,
+        request.url.netloc,
+        request.headers.get("x-forwarded-proto"),
+        request.headers.get("x-forwarded-host"),
+    )
+    config = opencode_config(base_url, _proxy(request).state.models.values())
+    headers = {"Cache-Control": "no-store"}  # the answer depends on the forwarded headers
+    return Response(orjson.dumps(config), headers=headers, media_type="application/json")

@@ -18,7 +18,7 @@ from services.documents.parts import CARDS_PER_PART
 from services.documents.render import Renderer
 from tests.documents.helpers import letter_request, page_texts, sheet_request
 
-SETUP_TAIL = "aider --model openai/"  # the last line of every card
+SETUP_TAIL = "opencode -m aischool/"  # the last line of every card
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +55,7 @@ def test_no_card_is_split_across_pages(big_sheet: tuple[KeySheetRequest, list[st
     assert len(card_pages) == -(-len(request.cards) // 4)  # four whole cards a page
     for page in card_pages:
         keys_here = sum(card.key in page for card in request.cards)
-        # A card's first line (its key) and last line (the aider line) share its page.
+        # A card's first line (its key) and last line (the OpenCode line) share its page.
         assert keys_here == page.count(SETUP_TAIL) > 0
 
 
@@ -96,7 +96,10 @@ def test_a_letter_shows_one_key_and_no_roster(renderer: Renderer) -> None:
     assert page.count(card.key) == 1
     assert card.name in page and "Your API key" in page
     assert "Who gets which key" not in page
+    assert "export OPENAI_API_BASE=https://coding.hetbaken.nl/v1" in page
     assert "aider --model openai/demo" in page
+    assert "curl -so oc.json $OPENAI_API_BASE/opencode.json" in page
+    assert "OPENCODE_CONFIG=oc.json opencode -m aischool/demo" in page
 
 
 def test_a_sheet_without_validity_says_so(renderer: Renderer) -> None:

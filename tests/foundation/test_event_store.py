@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import pytest
 
 from contracts.events import KeyRevoked
-from infra.database import Pool, migrate, open_pool
-from services.keys.app import SQL_DIR
+from infra.database import Pool
 from services.keys.store import ConcurrencyError, EventStore, StreamAppend
 
 
@@ -23,14 +21,6 @@ def revoked(key_id: uuid.UUID, reason: str = "test") -> KeyRevoked:
         revoked_by="admin",
         reason=reason,
     )
-
-
-@pytest.fixture
-async def pool(database_url: str) -> AsyncIterator[Pool]:
-    await migrate(database_url, "keys", SQL_DIR)
-    pool = await open_pool(database_url, "keys")
-    yield pool
-    await pool.close()
 
 
 async def test_two_concurrent_appends_at_the_same_version_one_wins(

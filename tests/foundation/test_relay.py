@@ -4,28 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 
-import pytest
 from nats.js import JetStreamContext
 
 from contracts.codec import MSG_ID
 from contracts.streams import KEYS
-from infra.database import Pool, migrate, open_pool
+from infra.database import Pool
 from infra.embedded import EmbeddedNats
 from infra.messaging import connect, ensure_streams
-from services.keys.app import SQL_DIR
 from services.keys.relay import Relay
 from services.keys.store import EventStore, StreamAppend
 from tests.foundation.test_event_store import revoked
-
-
-@pytest.fixture
-async def pool(database_url: str) -> AsyncIterator[Pool]:
-    await migrate(database_url, "keys", SQL_DIR)
-    pool = await open_pool(database_url, "keys")
-    yield pool
-    await pool.close()
 
 
 async def stream_msg_ids(js: JetStreamContext) -> list[str]:

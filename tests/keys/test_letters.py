@@ -46,7 +46,7 @@ async def test_a_staff_letter_prints_the_key_once_and_the_default_model(
     assert text.replace("\n", "").count(body["key"]) == 1
     assert "Tess Teacher" in text
     assert "aider --model openai/demo" in one_line(text)
-    assert "opencode -m openai/demo" in one_line(text)
+    assert "opencode -m aischool/demo" in one_line(text)
     assert "MODEL" not in text
     assert await key_status(seeded, "t1") == "active"
 
