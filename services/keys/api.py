@@ -43,6 +43,7 @@ Runtime = Annotated[ApiRuntime, Depends(runtime)]
 _STATUS: dict[type[errors.KeysError], tuple[int, str]] = {
     errors.InvalidInput: (422, "Invalid request"),
     errors.NotFound: (404, "Not Found"),
+    errors.Forbidden: (403, "Forbidden"),
     errors.Conflict: (409, "Conflict"),
     errors.StaleConfirmation: (409, "Confirmation no longer valid"),
     errors.DocumentsUnavailable: (503, "Documents service unavailable"),
@@ -74,9 +75,9 @@ def install_error_handlers(app: FastAPI) -> None:
 
 def include_routers(app: FastAPI) -> None:
     """Mount every keys API router."""
-    from services.keys import api_directory, api_groups, api_keys
+    from services.keys import api_admins, api_directory, api_groups, api_keys
 
-    for module in (api_directory, api_keys, api_groups):
+    for module in (api_directory, api_keys, api_groups, api_admins):
         app.include_router(module.router)
 
 

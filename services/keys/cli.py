@@ -12,10 +12,12 @@ import typer
 
 from infra.database import migrate, open_pool
 from infra.serve import DatabaseUrl, service_cli
-from services.keys.admins import create_admin
-from services.keys.app import SQL_DIR, create_app
+from services.keys.admins import create_admin, revoke_admin
+from services.keys.app import SQL_DIR, create_app, make_context
+from services.keys.catchup import Projector
 from services.keys.errors import KeysError
-from services.keys.import_cli import import_oneroster_file
+from services.keys.import_cli import OPERATOR, import_oneroster_file
+from services.keys.projection import ReadModel
 from services.keys.settings import KeysSettings
 from services.keys.store import EventStore
 
@@ -53,6 +55,33 @@ async def _create_admin(
         return await create_admin(
             store, name, schools, secret, now=datetime.now(UTC), new_id=uuid.uuid4
         )
+    finally:
+        await pool.close()
+
+
+@app.command("revoke-admin")
+def revoke_admin_command(
+    admin_id: Annotated[str, typer.Argument(help="The administrator's id (GET /admins)")],
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Revoke an administrator: its token stops working (a running service sees it in ~1 s)."""
+    overrides: dict[str, Any] = {"database_url": database_url} if database_url else {}
+    settings = KeysSettings(**overrides)
+    try:
+        name = asyncio.run(_revoke_admin(settings, admin_id))
+    except KeysError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"revoked administrator {admin_id} ({name})")
+
+
+async def _revoke_admin(settings: KeysSettings, admin_id: str) -> str:
+    await migrate(settings.database_url, settings.schema_name, SQL_DIR)
+    pool = await open_pool(settings.database_url, settings.schema_name, max_size=2)
+    try:
+        projector = Projector(EventStore(pool), ReadModel())
+        revoked = await revoke_admin(make_context(settings, projector), OPERATOR, admin_id)
+        return revoked.name
     finally:
         await pool.close()
 

@@ -15,6 +15,10 @@ class NotFound(KeysError):
     """No such thing, or it is outside the administrator's scope (the same to a caller)."""
 
 
+class Forbidden(KeysError):
+    """The administrator may not do this, whatever it asks for (not a matter of visibility)."""
+
+
 class Conflict(KeysError):
     """The request contradicts the current state (unlinked user, a second active key)."""
 

@@ -7,11 +7,18 @@ replica's, announced by NOTIFY); spend comes from ``USAGE`` via ``Spend``.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from contracts.directory import Directory
-from contracts.events import BudgetRenewed, EventBase, KeyIssued, RequestMetered
+from contracts.events import (
+    AdminCreated,
+    AdminRevoked,
+    BudgetRenewed,
+    EventBase,
+    KeyIssued,
+    RequestMetered,
+)
 from services.keys.domain import KeyState, evolve
 
 
@@ -40,6 +47,17 @@ class Spend:
         return sum(cost for at, cost in self.entries.get(key_id, []) if at >= start)
 
 
+@dataclass(frozen=True)
+class AdminRecord:
+    """An administrator as listed: never its token or the token's hash."""
+
+    admin_id: str
+    name: str
+    school_ids: frozenset[str] | None
+    created_at: datetime
+    revoked: bool = False
+
+
 @dataclass
 class ReadModel:
     """Everything the API and the renewal schedule read, at event-store ``position``."""
@@ -48,6 +66,7 @@ class ReadModel:
     keys: dict[uuid.UUID, KeyState] = field(default_factory=dict)
     latest_key_of_user: dict[str, uuid.UUID] = field(default_factory=dict)
     versions: dict[str, int] = field(default_factory=dict)
+    admins: dict[str, AdminRecord] = field(default_factory=dict)
     spend: Spend = field(default_factory=Spend)
     position: int = 0
 
@@ -58,9 +77,18 @@ class ReadModel:
         self.position = position
         self.versions[stream_id] = version
         self.directory.apply(event)
+        self._apply_admin(event)
         key_id = getattr(event, "key_id", None)
         if isinstance(key_id, uuid.UUID):
             self._apply_key(key_id, event)
+
+    def _apply_admin(self, event: EventBase) -> None:
+        if isinstance(event, AdminCreated):
+            scope = None if event.school_ids is None else frozenset(event.school_ids)
+            record = AdminRecord(event.admin_id, event.name, scope, event.occurred_at)
+            self.admins[event.admin_id] = record
+        elif isinstance(event, AdminRevoked) and event.admin_id in self.admins:
+            self.admins[event.admin_id] = replace(self.admins[event.admin_id], revoked=True)
 
     def _apply_key(self, key_id: uuid.UUID, event: EventBase) -> None:
         state = evolve(self.keys.get(key_id), event)

@@ -217,3 +217,23 @@ class GroupRevoked(BaseModel):
     group_id: str
     revoked: int
     keys: list[KeyBrief]
+
+
+class AdminIn(_In):
+    name: Name = Field(description="Who this administrator is")
+    school_ids: list[Id] | None = Field(
+        max_length=1000,
+        description="The schools in scope; null for every school (required: say which)",
+        examples=[["north"]],
+    )
+
+
+class AdminOut(BaseModel):
+    admin_id: str
+    name: str
+    school_ids: list[str] | None = Field(description="null: every school")
+    created_at: datetime
+
+
+class NewAdminOut(AdminOut):
+    token: str = Field(description="The bearer token: shown in this response only, ever")

@@ -8,6 +8,7 @@ from tests.keys.conftest import Keys
 
 SAMPLE = Path(__file__).parents[1] / "fixtures" / "oneroster" / "sample.zip"
 KEY = "{key}"  # replaced by a key of the south school
+ADMIN = "{admin}"  # replaced by the id of the south school's administrator
 
 SOUTH_SCHOOL = {"schools": [{"school_id": "south", "name": "Taken", "time_zone": "UTC"}]}
 SOUTH_USER = {
@@ -39,6 +40,8 @@ ENDPOINTS: list[tuple[str, str, dict[str, object]]] = [
     ("POST", "/groups/s-9/keys", {"json": {"budget_usd": "1"}}),
     ("GET", "/groups/s-9/keys/revocation", {}),
     ("POST", "/groups/s-9/keys/revocation", {"json": {"confirmation_token": "1.a", "reason": "x"}}),
+    ("POST", "/admins", {"json": {"name": "x", "school_ids": ["south"]}}),
+    ("POST", f"/admins/{ADMIN}/revoke", {}),
 ]
 
 
@@ -46,9 +49,10 @@ async def test_another_schools_things_do_not_exist_for_a_scoped_admin_on_every_e
     seeded: Keys,
 ) -> None:
     south_key = (await seeded.call("POST", "/users/z2/keys", json={"budget_usd": "1"})).json()
+    south_admin = next(a.admin_id for a in seeded.ctx.model.admins.values() if a.name == "south")
     before = await seeded.event_count()
     for method, url, kwargs in ENDPOINTS:
-        target = url.replace(KEY, south_key["key_id"])
+        target = url.replace(KEY, south_key["key_id"]).replace(ADMIN, south_admin)
         response = await seeded.call(method, target, who="north", **kwargs)
         assert response.status_code == 404, (method, url, response.text)
         assert response.headers["content-type"] == "application/problem+json"
@@ -64,16 +68,19 @@ def test_every_keys_endpoint_has_a_cross_school_case() -> None:
     from tests.keys.conftest import settings_for
 
     app = create_app(settings_for("postgresql://unused", "nats://unused"))
-    skip = {"/healthz", "/readyz", "/metrics", "/schools"}  # /schools only lists (tested below)
+    # /schools and GET /admins only list (tested below); POST /admins is in ENDPOINTS.
+    skip = {("GET", "/schools"), ("GET", "/admins")}
+    skip |= {("GET", p) for p in ("/healthz", "/readyz", "/metrics")}
     paths = app.openapi()["paths"]
-    routes = {(m.upper(), p) for p, ops in paths.items() if p not in skip for m in ops}
+    routes = {(m.upper(), p) for p, ops in paths.items() for m in ops} - skip
     covered = {
         (
             m,
             u.split("?")[0]
             .replace("s-9", "{group_id}")
             .replace("z1", "{user_id}")
-            .replace(KEY, "{key_id}"),
+            .replace(KEY, "{key_id}")
+            .replace(ADMIN, "{admin_id}"),
         )
         for m, u, _ in ENDPOINTS
     }
@@ -87,5 +94,7 @@ async def test_lists_of_a_scoped_admin_leave_other_schools_out(seeded: Keys) -> 
     assert {r["user_id"] for r in staff} == {"t1", "t2"}
     assert {g["group_id"] for g in groups} == {"n-4a"}
     assert {s["school_id"] for s in schools} == {"north"}
+    admins = (await seeded.call("GET", "/admins", who="north")).json()
+    assert {a["name"] for a in admins} == {"north"}
     everything = (await seeded.call("GET", "/staff")).json()
     assert {r["user_id"] for r in everything} == {"t1", "t2", "z1"}

@@ -1,4 +1,4 @@
-"""No plaintext key is stored: not in PostgreSQL, not in the KEYS stream."""
+"""No plaintext key or admin token is stored: not in PostgreSQL, not in the KEYS stream."""
 
 from __future__ import annotations
 
@@ -55,3 +55,20 @@ async def test_no_issued_plaintext_key_is_in_postgresql_or_in_the_keys_stream(
     for key in issued:
         assert key not in stored
         assert key[7:] not in stored  # not even without its prefix
+
+
+async def test_no_admin_token_is_in_postgresql_or_in_the_keys_stream(
+    seeded: Keys, database_url: str
+) -> None:
+    made = await seeded.call("POST", "/admins", json={"name": "Ann", "school_ids": ["north"]})
+    assert made.status_code == 201, made.text
+    revoke = await seeded.call("POST", f"/admins/{made.json()['admin_id']}/revoke")
+    assert revoke.status_code == 200, revoke.text
+    tokens = [made.json()["token"], *seeded.tokens.values()]
+    assert len(tokens) == 4
+
+    stored = await _database_text(database_url) + await _stream_text(seeded)
+    assert "AdminCreated" in stored and "AdminRevoked" in stored
+    for token in tokens:
+        assert token not in stored
+        assert token.removeprefix("ais-admin-") not in stored
