@@ -22,6 +22,8 @@ from services.gateway.api import install_error_handlers, install_openai_routes
 from services.gateway.budget import Budgets
 from services.gateway.chats import ChatTracker
 from services.gateway.exchange import State
+from services.gateway.journal import Journal
+from services.gateway.journal import recover as recover_journal
 from services.gateway.limits import Limit, RateLimiter
 from services.gateway.metering import Meter
 from services.gateway.metrics import GatewayMetrics, StateCollector
@@ -69,7 +71,12 @@ def _open_meter(
         return await js.publish(subject, data, timeout=timeout, headers=headers)
 
     spool = Spool(settings.spool_dir)
-    meter = Meter(publish, lambda: bool(nc.is_connected), spool, metrics.recorded)
+    # A crash leaves journaled events unacked: they join the spool before a new journal starts.
+    recovered = recover_journal(settings.spool_dir, spool)
+    if recovered:
+        log.info("usage_journal_recovered", events=recovered)
+    journal = Journal(settings.spool_dir)
+    meter = Meter(publish, lambda: bool(nc.is_connected), spool, metrics.recorded, journal)
     # Spooled events of an earlier run count before USAGE is read, so they count once.
     for event in meter.spooled_events():
         if isinstance(event, RequestMetered):

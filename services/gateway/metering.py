@@ -1,6 +1,8 @@
 """Publish usage events to JetStream from a queue, off the request path, losing none.
 
-``record`` never blocks a request. The publisher sends each event with ``Nats-Msg-Id`` =
+``record`` never blocks a request: it appends the event to the write-ahead journal (one
+``write()``, see ``journal.py``) and queues it, so a killed process leaves it on disk.
+The publisher sends each event with ``Nats-Msg-Id`` =
 its request id (or event id); if NATS is away or does not ack in time, the event goes to the
 fsync'd spool instead, and the drainer re-publishes the spool once NATS answers again. An
 event can so be published twice (a late ack, a crash before the spool file is deleted):
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 from collections.abc import Awaitable, Callable
 
 import structlog
@@ -18,12 +21,16 @@ from nats.errors import Error as NatsError
 
 from contracts.codec import UnknownEvent, decode, encode, headers, subject
 from contracts.events import EventBase
+from services.gateway.journal import Journal
 from services.gateway.spool import Spool
 
 log = structlog.get_logger(__name__)
 
 BATCH = 256
+SYNC_SECONDS = 1.0
 Publish = Callable[[str, bytes, dict[str, str]], Awaitable[object]]
+# An event, its encoded line and its journal segment (None when the journal write failed).
+Item = tuple[EventBase, bytes, int | None]
 
 
 class Meter:
@@ -35,20 +42,31 @@ class Meter:
         connected: Callable[[], bool],
         spool: Spool,
         observe: Callable[[EventBase], None] = lambda event: None,
+        journal: Journal | None = None,
     ) -> None:
         self._publish = publish
         self._observe = observe
         self._connected = connected
         self.spool = spool
-        self._queue: asyncio.Queue[EventBase] = asyncio.Queue()
+        self.journal = journal
+        self._queue: asyncio.Queue[Item] = asyncio.Queue()
         self._spooled = asyncio.Event()
         self.published = 0
         self.publish_failures = 0
 
     def record(self, event: EventBase) -> None:
-        """Queue an event for publishing (after ``observe`` counted it); returns at once."""
+        """Journal and queue an event for publishing (after ``observe`` counted it)."""
         self._observe(event)
-        self._queue.put_nowait(event)
+        line = encode(event)
+        segment = None
+        if self.journal is not None:
+            try:
+                segment = self.journal.write(line)
+            except OSError as exc:
+                # A full disk must not fail a request that was served: the event is still
+                # queued, only without crash protection.
+                log.warning("usage_journal_failed", error=type(exc).__name__)
+        self._queue.put_nowait((event, line, segment))
 
     @property
     def queued(self) -> int:
@@ -56,19 +74,23 @@ class Meter:
         return self._queue.qsize()
 
     def spooled_events(self) -> list[EventBase]:
-        """Events left in the spool by an earlier run (replayed at start-up)."""
-        events: list[EventBase] = []
+        """Events left in the spool by an earlier run, each once (replayed at start-up)."""
+        events: dict[object, EventBase] = {}
         for line in self.spool.read_all():
             try:
-                events.append(decode(line))
+                event = decode(line)
             except UnknownEvent:
                 # A line torn by a crash mid-write was never fsync'd, so never acknowledged.
                 log.warning("spool_line_skipped", size=len(line))
-        return events
+                continue
+            # A journaled event may also have been spooled before the crash.
+            events.setdefault(event.event_id, event)
+        return list(events.values())
 
     async def run(self) -> None:
         """Publish queued events in batches; start the drainer; run until cancelled."""
         drainer = asyncio.create_task(self._drain_forever(), name="gateway-spool-drainer")
+        syncer = asyncio.create_task(self._sync_forever(), name="gateway-journal-sync")
         if self.spool.has_data():
             self._spooled.set()
         try:
@@ -81,34 +103,48 @@ class Meter:
                 except asyncio.CancelledError:
                     # Stopping mid-publish: spool the whole batch; what did reach JetStream
                     # is dropped there as a duplicate when the spool is drained.
-                    self.spool.append([encode(e) for e in batch])
+                    self.spool.append([line for _, line, _ in batch])
+                    self._resolve(batch)
                     raise
         finally:
-            drainer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await drainer
+            for task in (drainer, syncer):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
 
     async def flush(self) -> None:
-        """At shutdown: publish or spool whatever is still queued."""
+        """At shutdown: publish or spool whatever is still queued, then close the journal."""
         batch = []
         while not self._queue.empty():
             batch.append(self._queue.get_nowait())
         if batch:
             await self._deliver(batch)
+        if self.journal is not None:
+            self.journal.close()
 
-    async def _deliver(self, batch: list[EventBase]) -> None:
+    async def _deliver(self, batch: list[Item]) -> None:
         # While the spool holds events, new ones join it rather than overtake it, and we
         # do not pay a publish time-out per event during an outage.
         if self._spooled.is_set() or not self._connected():
             await self._to_spool(batch)
-            return
-        results = await asyncio.gather(*(self._send(e) for e in batch))
-        failed = [event for event, ok in zip(batch, results, strict=True) if not ok]
-        if failed:
-            await self._to_spool(failed)
+        else:
+            results = await asyncio.gather(*(self._send(item) for item in batch))
+            failed = [item for item, ok in zip(batch, results, strict=True) if not ok]
+            if failed:
+                await self._to_spool(failed)
+        # Every event is now acked or fsync'd in the spool: the journal may forget it.
+        self._resolve(batch)
 
-    async def _send(self, event: EventBase) -> bool:
-        return await self._send_raw(subject(event), encode(event), headers(event))
+    def _resolve(self, batch: list[Item]) -> None:
+        if self.journal is None:
+            return
+        for _, _, segment in batch:
+            if segment is not None:
+                self.journal.resolve(segment)
+
+    async def _send(self, item: Item) -> bool:
+        event, line, _ = item
+        return await self._send_raw(subject(event), line, headers(event))
 
     async def _send_raw(self, subj: str, data: bytes, hdrs: dict[str, str]) -> bool:
         try:
@@ -120,10 +156,19 @@ class Meter:
         self.published += 1
         return True
 
-    async def _to_spool(self, batch: list[EventBase]) -> None:
-        await asyncio.to_thread(self.spool.append, [encode(e) for e in batch])
+    async def _to_spool(self, batch: list[Item]) -> None:
+        await asyncio.to_thread(self.spool.append, [line for _, line, _ in batch])
         self._spooled.set()
         log.info("usage_spooled", events=len(batch))
+
+    async def _sync_forever(self) -> None:
+        # Bounds what a power loss can take to about a second of events; a process crash
+        # loses none (the page cache keeps what was written).
+        while self.journal is not None:
+            await asyncio.sleep(SYNC_SECONDS)
+            if self.journal.take_dirty():
+                with contextlib.suppress(OSError):  # rotated meanwhile: the new file is synced next
+                    await asyncio.to_thread(os.fsync, self.journal.fd)
 
     async def _drain_forever(self) -> None:
         backoff = 0.1

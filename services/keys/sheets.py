@@ -3,11 +3,13 @@ persisted)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from nats.aio.client import Client
+from nats.aio.msg import Msg
 from nats.errors import Error as NatsError
 from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeoutError
@@ -30,6 +32,9 @@ class Documents:
     letter: Renderer
 
 
+NO_RESPONDER_RETRIES = 3
+
+
 def nats_documents(nc: Client, timeout: float) -> Documents:
     """Renderers asking whichever documents replica answers, for sheets and for letters."""
     return Documents(
@@ -41,9 +46,19 @@ def nats_documents(nc: Client, timeout: float) -> Documents:
 def nats_renderer(nc: Client, timeout: float, subject: str, document: str) -> Renderer:
     """A renderer asking whichever documents replica answers ``subject``."""
 
+    async def ask(payload: bytes) -> Msg:
+        # "No responders" is also what a request sees while a documents replica restarts or
+        # its subscription is still being registered: ask again briefly before giving up.
+        for _ in range(NO_RESPONDER_RETRIES):
+            try:
+                return await nc.request(subject, payload, timeout=timeout)
+            except NoRespondersError:
+                await asyncio.sleep(0.2)
+        return await nc.request(subject, payload, timeout=timeout)
+
     async def render(request: KeySheetRequest) -> bytes:
         try:
-            reply = await nc.request(subject, request.model_dump_json().encode(), timeout=timeout)
+            reply = await ask(request.model_dump_json().encode())
         except NoRespondersError as exc:
             raise DocumentsUnavailable(
                 f"The documents service is not running (no responder for {document}s); "

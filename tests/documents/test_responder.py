@@ -50,6 +50,13 @@ async def client(nats_url: str) -> AsyncIterator[Client]:
 
 
 async def _ask(client: Client, subject: str, data: bytes) -> Msg:
+    # Seen once in a loaded full run: a request right after start-up found no responder.
+    # Clients (the keys service) retry "no responders" briefly; so does this helper.
+    for _ in range(10):
+        try:
+            return await client.request(subject, data, timeout=120)
+        except nats.errors.NoRespondersError:
+            await asyncio.sleep(0.2)
     return await client.request(subject, data, timeout=120)
 
 
