@@ -10,7 +10,6 @@ import asyncio
 import tempfile
 import time
 import uuid
-from datetime import UTC, datetime
 from pathlib import Path
 
 from contracts.codec import encode
@@ -18,15 +17,13 @@ from contracts.events import RequestMetered
 from services.gateway.journal import Journal
 from services.gateway.metering import Meter
 from services.gateway.spool import Spool
+from tests.fakes.events import request_metered
 
 
 def event() -> RequestMetered:
-    now, rid = datetime.now(UTC), uuid.uuid4()
-    return RequestMetered(
-        event_id=rid, occurred_at=now, request_id=rid, key_id=uuid.uuid4(), user_id="u1",
-        school_id="s1", group_id="g1", model="demo", prompt_tokens=1200, completion_tokens=300,
-        cached_tokens=0, cost_micro_usd=2400, status=200, stream=True, latency_ms=850,
-        chat_id=uuid.uuid4(), gateway_id="1", at=now,
+    return request_metered(
+        group_id="g1", prompt_tokens=1200, completion_tokens=300, cost_micro_usd=2400,
+        stream=True, latency_ms=850, chat_id=uuid.uuid4(),
     )  # fmt: skip
 
 

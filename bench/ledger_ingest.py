@@ -35,6 +35,7 @@ from services.ledger.projection import KeysView
 from services.ledger.rows import add_months, month_of
 from services.ledger.scope import Filters, Period
 from services.ledger.store import ensure_partitions
+from tests.fakes.events import request_metered
 
 SCHEMA = "ledger"
 YEAR_END = date(2026, 11, 30)
@@ -44,10 +45,7 @@ YEAR_START = YEAR_END - timedelta(days=364)
 def metered(n: int, at: datetime, active_keys: int = 5000) -> RequestMetered:
     k = n % active_keys
     school, group, student = k % 10, k // 10 % 20, k // 200 % 25
-    return RequestMetered(
-        event_id=uuid.uuid4(),
-        occurred_at=at,
-        request_id=uuid.uuid4(),
+    return request_metered(
         key_id=uuid.UUID(int=school * 1000 + group * 25 + student + 1),
         user_id=f"u-{school}-{group}-{student}",
         school_id=f"school-{school}",
@@ -55,12 +53,9 @@ def metered(n: int, at: datetime, active_keys: int = 5000) -> RequestMetered:
         model=("small", "medium", "large")[n % 3],
         prompt_tokens=900,
         completion_tokens=150,
-        cached_tokens=0,
         cost_micro_usd=1234,
-        status=200,
         stream=True,
         latency_ms=800,
-        chat_id=None,
         gateway_id="bench",
         at=at,
     )

@@ -18,6 +18,7 @@ from contracts.events import (
     Role,
     ValidityChanged,
 )
+from contracts.validity import Window, window_position
 from services.gateway.errors import InvalidApiKey, ModelNotFound
 
 UTC = ZoneInfo("UTC")
@@ -116,13 +117,13 @@ class KeyProjection:
             raise InvalidApiKey("Incorrect API key provided: this key is unknown.")
         if record.revoked:
             raise InvalidApiKey("This API key has been revoked. Ask your teacher for a new one.")
-        zone = self.time_zone(record.school_id)
-        if record.valid_from is not None and now < record.valid_from:
-            raise InvalidApiKey(
-                f"This API key is not valid yet: it is valid {_window(record, zone)}."
-            )
-        if record.valid_until is not None and now >= record.valid_until:
-            raise InvalidApiKey(f"This API key has expired: it was valid {_window(record, zone)}.")
+        match window_position(record.valid_from, record.valid_until, now):
+            case Window.BEFORE:
+                window = _window(record, self.time_zone(record.school_id))
+                raise InvalidApiKey(f"This API key is not valid yet: it is valid {window}.")
+            case Window.AFTER:
+                window = _window(record, self.time_zone(record.school_id))
+                raise InvalidApiKey(f"This API key has expired: it was valid {window}.")
         return record
 
     def time_zone(self, school_id: str) -> ZoneInfo:

@@ -18,6 +18,7 @@ from contracts.events import (
     Role,
     ValidityChanged,
 )
+from contracts.validity import window_position
 from services.keys.errors import Conflict, InvalidInput
 
 NewId = Callable[[], uuid.UUID]
@@ -54,11 +55,7 @@ class KeyState:
         """Revoked, expired, not yet valid or active, in that order of precedence."""
         if self.revoked:
             return Status.REVOKED
-        if self.valid_until is not None and now >= self.valid_until:
-            return Status.EXPIRED
-        if self.valid_from is not None and now < self.valid_from:
-            return Status.NOT_YET_VALID
-        return Status.ACTIVE
+        return Status(window_position(self.valid_from, self.valid_until, now).value)
 
     def holds_slot(self, now: datetime) -> bool:
         """True while this key counts as the user's one key (active or not yet valid)."""

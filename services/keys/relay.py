@@ -8,7 +8,6 @@ so a crash between the two re-publishes a few events that JetStream's duplicate 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import psycopg
@@ -34,14 +33,13 @@ class Relay:
         js: JetStreamContext,
         database_url: str,
         batch_size: int = 500,
-        on_published: Callable[[int], Awaitable[None] | None] | None = None,
     ) -> None:
         self._pool = pool
         self._js = js
         self._database_url = database_url
         self._batch_size = batch_size
-        self._on_published = on_published
         self.position = 0
+        self._checkpoint_loaded = False
         self.caught_up = asyncio.Event()
         self._stopping = asyncio.Event()
         self.leading = False
@@ -88,6 +86,8 @@ class Relay:
             )
             row = await cursor.fetchone()
             self.leading = bool(row and row[0])
+            # A new leader takes over where the previous one's checkpoint stands.
+            self._checkpoint_loaded = False
         return self.leading
 
     async def _follow_leader(self) -> None:
@@ -121,18 +121,17 @@ class Relay:
     async def _publish(self, stored: StoredEvent) -> None:
         event = stored.event
         await self._js.publish(subject(event), stored.payload, timeout=5, headers=headers(event))
-        if self._on_published is not None:
-            result = self._on_published(stored.position)
-            if result is not None:
-                await result
 
     async def _next_batch(self) -> list[StoredEvent]:
         async with self._pool.connection() as conn:
-            cursor = await conn.execute(
-                "SELECT position FROM relay_checkpoints WHERE name = %s", (RELAY_NAME,)
-            )
-            row = await cursor.fetchone()
-            self.position = int(row["position"]) if row else 0
+            # The checkpoint is read once per leadership: while we lead, only we move it.
+            if not self._checkpoint_loaded:
+                cursor = await conn.execute(
+                    "SELECT position FROM relay_checkpoints WHERE name = %s", (RELAY_NAME,)
+                )
+                row = await cursor.fetchone()
+                self.position = int(row["position"]) if row else 0
+                self._checkpoint_loaded = True
             return await read_after_in(conn, self.position, self._batch_size)
 
     async def _save_checkpoint(self, position: int) -> None:

@@ -123,8 +123,6 @@ class UsageConsumer:
 
     async def ingest(self, messages: list[Msg]) -> None:
         """Write the messages' events, retrying until committed, then ack every message."""
-        if not messages:
-            return
         events, rejected = _decode(messages)
         batch = split(events, oldest_kept_month(self._today(), self._retention_months))
         written = await self._write_until_committed(batch)

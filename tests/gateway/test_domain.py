@@ -24,6 +24,7 @@ from services.gateway.errors import InsufficientQuota, InvalidApiKey, RateLimite
 from services.gateway.limits import Limit, RateLimiter
 from services.gateway.pricing import ModelsConfigError, Usage, demo_model, parse_models
 from services.gateway.projection import KeyProjection
+from tests.fakes.events import request_metered
 
 T0 = datetime(2026, 1, 31, 9, 0, tzinfo=UTC)
 ZONE = ZoneInfo("Europe/Amsterdam")
@@ -56,12 +57,9 @@ def issued(**changes: object) -> KeyIssued:
 def metered(
     key_id: uuid.UUID, cost: int, at: datetime, request_id: uuid.UUID | None = None
 ) -> RequestMetered:
-    rid = request_id or uuid.uuid4()
-    return RequestMetered(
-        event_id=rid, occurred_at=at, request_id=rid, key_id=key_id, user_id="u1",
-        school_id="s1", group_id=None, model="demo", prompt_tokens=1, completion_tokens=1,
-        cached_tokens=0, cost_micro_usd=cost, status=200, stream=False, latency_ms=1,
-        chat_id=None, gateway_id="other", at=at,
+    return request_metered(
+        request_id=request_id, key_id=key_id, prompt_tokens=1, completion_tokens=1,
+        cost_micro_usd=cost, gateway_id="other", at=at,
     )  # fmt: skip
 
 

@@ -9,28 +9,18 @@ from datetime import UTC, datetime, timedelta
 from contracts.codec import encode, headers, subject
 from contracts.events import RequestMetered
 from services.keys.renewal import renew_due
+from tests.fakes.events import request_metered
 from tests.keys.conftest import Keys
 
 
 def metered(key: dict[str, str], cost: int, at: datetime) -> RequestMetered:
-    return RequestMetered(
-        event_id=uuid.uuid4(),
-        occurred_at=at,
-        request_id=uuid.uuid4(),
+    return request_metered(
         key_id=uuid.UUID(key["key_id"]),
         user_id=key["user_id"],
         school_id=key["school_id"],
         group_id=key["group_id"],
-        model="demo",
-        prompt_tokens=10,
-        completion_tokens=5,
-        cached_tokens=0,
         cost_micro_usd=cost,
-        status=200,
-        stream=False,
         latency_ms=3,
-        chat_id=None,
-        gateway_id="1",
         at=at,
     )
 

@@ -35,6 +35,7 @@ from infra.database import Pool, open_pool
 from services.ledger.app import create_app
 from services.ledger.reconcile import ledger_sequence
 from services.ledger.settings import LedgerSettings
+from tests.fakes.events import request_metered
 
 SECRET = "test-hash-secret"
 NOW = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
@@ -125,9 +126,8 @@ class Key:
         prompt: int = 10,
         completion: int = 5,
     ) -> RequestMetered:
-        return RequestMetered(
+        return request_metered(
             event_id=_id(),
-            occurred_at=at,
             request_id=_id(),
             key_id=self.key_id,
             user_id=self.user_id,
@@ -136,10 +136,7 @@ class Key:
             model=model,
             prompt_tokens=prompt,
             completion_tokens=completion,
-            cached_tokens=0,
             cost_micro_usd=cost,
-            status=200,
-            stream=False,
             latency_ms=12,
             chat_id=chat_id,
             gateway_id="gw-1",
