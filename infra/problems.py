@@ -40,6 +40,8 @@ def install_problem_handlers(app: FastAPI) -> None:
     async def on_validation(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
         detail, errors = _validation_detail(exc)
+        if _body_missing(exc):
+            detail = _what_to_send(request)
         return problem(422, "Invalid request", detail, errors=errors)
 
     async def on_http(request: Request, exc: Exception) -> JSONResponse:
@@ -60,3 +62,21 @@ def _title(status: int) -> str:
         return HTTPStatus(status).phrase
     except ValueError:
         return "Error"
+
+
+def _body_missing(exc: RequestValidationError) -> bool:
+    return any(
+        e.get("type") == "missing" and tuple(e.get("loc", ())) == ("body",) for e in exc.errors()
+    )
+
+
+def _what_to_send(request: Request) -> str:
+    """'Send a JSON body with ...' naming the body's required fields, from the route."""
+    route = request.scope.get("route")
+    field = getattr(route, "body_field", None)
+    model = getattr(getattr(field, "field_info", None), "annotation", None)
+    fields = getattr(model, "model_fields", {})
+    required = [name for name, info in fields.items() if info.is_required()]
+    if not required:
+        return "This request needs a JSON body (an empty object {} is enough)."
+    return "This request needs a JSON body with " + ", ".join(required) + "."

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 from contracts.events import BudgetRenewed, EventBase, KeyIssued, Renewal, RequestMetered
 from contracts.money import format_usd
 from services.gateway.errors import InsufficientQuota
-from services.gateway.projection import KeyRecord, format_time
+from services.gateway.projection import KeyRecord, ask_for_more, format_time
 
 
 @dataclass
@@ -132,6 +132,6 @@ def exhausted_message(key: KeyRecord, spent_micro: int, zone: ZoneInfo) -> str:
     when = (
         f"It renews on {format_time(renewal, zone)}."
         if renewal is not None
-        else "It does not renew; ask your teacher for more."
+        else f"It does not renew. {ask_for_more(key.role, 'more')}"
     )
     return f"You have used {used} of this key's budget of {budget}. {when}"

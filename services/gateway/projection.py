@@ -116,7 +116,9 @@ class KeyProjection:
         if record is None:
             raise InvalidApiKey("Incorrect API key provided: this key is unknown.")
         if record.revoked:
-            raise InvalidApiKey("This API key has been revoked. Ask your teacher for a new one.")
+            raise InvalidApiKey(
+                f"This API key has been revoked. {ask_for_more(record.role, 'a new one')}"
+            )
         match window_position(record.valid_from, record.valid_until, now):
             case Window.BEFORE:
                 window = _window(record, self.time_zone(record.school_id))
@@ -150,3 +152,9 @@ def _window(record: KeyRecord, zone: ZoneInfo) -> str:
         return f"from {format_time(start, zone)}"
     assert end is not None
     return f"until {format_time(end, zone)}"
+
+
+def ask_for_more(role: Role, what: str) -> str:
+    """Whom the key's holder asks for ``what``: a student asks a teacher, staff an administrator."""
+    who = "your teacher" if role is Role.STUDENT else "your school's administrator"
+    return f"Ask {who} for {what}."

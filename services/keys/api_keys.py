@@ -112,7 +112,16 @@ async def key_history(key_id: uuid.UUID, admin: CurrentAdmin, rt: Runtime) -> li
             version=s.version,
             type=s.event.type,
             occurred_at=s.event.occurred_at,
-            data=json.loads(s.payload),
+            data=_without_secrets(json.loads(s.payload)),
         )
         for s in stored
     ]
+
+
+# The hash of a key's secret is for the gateway's lookup only: an administrator has no use
+# for it, and every copy of it is one more place to guard.
+_HIDDEN = frozenset({"key_hash"})
+
+
+def _without_secrets(data: dict[str, object]) -> dict[str, object]:
+    return {k: v for k, v in data.items() if k not in _HIDDEN}

@@ -19,12 +19,14 @@ from nats.js import JetStreamContext
 from prometheus_client import CollectorRegistry, Gauge
 
 from contracts.streams import USAGE
+from infra.body_limit import BodyLimit
 from infra.database import Pool, migrate, open_pool
 from infra.follow import Follower
 from infra.messaging import connect, ensure_streams
 from infra.observability import Readiness, health_router
 from infra.problems import install_problem_handlers
 from services.keys.api import ApiRuntime, include_routers, install_error_handlers
+from services.keys.api_directory import MAX_JSON_BYTES, MAX_ZIP_BYTES
 from services.keys.catchup import Projector
 from services.keys.handlers import Context
 from services.keys.projection import ReadModel
@@ -135,6 +137,7 @@ def create_app(settings: KeysSettings, clock: Callable[[], datetime] = utc_now) 
             await pool.close()
 
     app = FastAPI(title="AI-School Coding — keys", lifespan=lifespan)
+    app.add_middleware(BodyLimit, limit=MAX_JSON_BYTES, per_path={"/oneroster": MAX_ZIP_BYTES})
     install_problem_handlers(app)
     install_error_handlers(app)
     app.include_router(health_router(readiness, registry))

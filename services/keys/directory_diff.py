@@ -8,7 +8,7 @@ is its whole membership, so a student missing from it is unenrolled.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from contracts.directory import Admin, Directory
@@ -85,7 +85,7 @@ def diff(
     for school in snapshot.schools:
         _school(directory, school, out, now, new_id)
     for user in snapshot.users:
-        _user(directory, user, out, now, new_id)
+        _user(directory, _with_other_schools(directory, user, admin), out, now, new_id)
     for group in snapshot.groups:
         _group(directory, group, out, now, new_id)
     return out
@@ -112,6 +112,16 @@ def _school(
     out.add(f"school:{rec.school_id}", event)
 
 
+def _with_other_schools(directory: Directory, rec: UserRecord, admin: Admin) -> UserRecord:
+    # A scoped administrator describes a user's memberships in its own schools only: the
+    # schools it cannot see stay as they are, so a shared user is never taken out of them.
+    old = directory.users.get(rec.user_id)
+    if old is None:
+        return rec
+    kept = tuple(s for s in old.school_ids if not admin.sees(s) or s in rec.school_ids)
+    return replace(rec, school_ids=kept + tuple(s for s in rec.school_ids if s not in kept))
+
+
 def _user(directory: Directory, rec: UserRecord, out: Diff, now: datetime, new_id: NewId) -> None:
     old, stream = directory.users.get(rec.user_id), f"user:{rec.user_id}"
     fields = (rec.role, rec.given_name, rec.family_name, rec.email, rec.school_ids, rec.active)
@@ -135,6 +145,8 @@ def _user(directory: Directory, rec: UserRecord, out: Diff, now: datetime, new_i
             active=rec.active,
         )
         out.add(stream, event)
+    if old is not None:
+        _leave_groups_of_schools_left(directory, old.group_ids, rec, out, now=now, new_id=new_id)
     account = old.account if old else None
     if rec.account is not None and rec.account != account:
         out.add(
@@ -145,6 +157,27 @@ def _user(directory: Directory, rec: UserRecord, out: Diff, now: datetime, new_i
         )
     elif rec.account is None and account is not None:
         out.add(stream, AccountUnlinked(event_id=new_id(), occurred_at=now, user_id=rec.user_id))
+
+
+def _leave_groups_of_schools_left(
+    directory: Directory,
+    group_ids: set[str],
+    rec: UserRecord,
+    out: Diff,
+    *,
+    now: datetime,
+    new_id: NewId,
+) -> None:
+    # A student who leaves a school leaves its groups too: a group holds only its school's
+    # students, so its keys and sheets never reach someone outside the school.
+    for group_id in sorted(group_ids):
+        if directory.school_of_group(group_id) in rec.school_ids:
+            continue
+        left = StudentUnenrolled(
+            event_id=new_id(), occurred_at=now, user_id=rec.user_id, group_id=group_id
+        )
+        out.add(f"user:{rec.user_id}", left)
+        out.unenrolled.append((rec.user_id, group_id))
 
 
 def _group(directory: Directory, rec: GroupRecord, out: Diff, now: datetime, new_id: NewId) -> None:
@@ -168,6 +201,8 @@ def _group(directory: Directory, rec: GroupRecord, out: Diff, now: datetime, new
         )
         out.add(f"user:{user_id}", enrolled)
     for user_id in sorted(members - wanted):
+        if (user_id, rec.group_id) in out.unenrolled:
+            continue  # already left with the school (see _leave_groups_of_schools_left)
         left = StudentUnenrolled(
             event_id=new_id(), occurred_at=now, user_id=user_id, group_id=rec.group_id
         )
@@ -181,12 +216,13 @@ def check(directory: Directory, snapshot: Snapshot, admin: Admin) -> None:
     for school in snapshot.schools:
         _in_scope(admin, school.school_id)
         zone(school.time_zone)
-    roles = {u.user_id: u.role for u in directory.users.values()}
+    people = {u.user_id: (u.role, set(u.school_ids)) for u in directory.users.values()}
     for user in snapshot.users:
         _check_user(directory, admin, user, schools)
-        roles[user.user_id] = user.role
+        kept = {s for s in people.get(user.user_id, (user.role, set()))[1] if not admin.sees(s)}
+        people[user.user_id] = (user.role, kept | set(user.school_ids))
     for group in snapshot.groups:
-        _check_group(directory, admin, group, schools, roles)
+        _check_group(directory, admin, group, schools, people)
 
 
 def _in_scope(admin: Admin, school_id: str) -> None:
@@ -211,7 +247,7 @@ def _check_group(
     admin: Admin,
     group: GroupRecord,
     schools: set[str],
-    roles: dict[str, Role],
+    people: dict[str, tuple[Role, set[str]]],
 ) -> None:
     old = directory.groups.get(group.group_id)
     if old is not None and not admin.sees(old.school_id):
@@ -222,6 +258,21 @@ def _check_group(
             f"Group {group.group_id!r} refers to unknown school {group.school_id!r}."
         )
     for user_id in group.student_ids or ():
-        if roles.get(user_id) is not Role.STUDENT:
-            what = "unknown user" if user_id not in roles else "not a student"
-            raise InvalidInput(f"Group {group.group_id!r} lists {user_id!r}, which is {what}.")
+        _check_member(admin, group, user_id, people.get(user_id))
+
+
+def _check_member(
+    admin: Admin, group: GroupRecord, user_id: str, person: tuple[Role, set[str]] | None
+) -> None:
+    # Someone outside the administrator's schools does not exist for it, so enrolling them
+    # (and then reading their name through the group) is refused as if they were unknown.
+    if person is None or not any(admin.sees(s) for s in person[1]):
+        raise NotFound(f"There is no user {user_id!r} (listed in group {group.group_id!r}).")
+    role, school_ids = person
+    if role is not Role.STUDENT:
+        raise InvalidInput(f"Group {group.group_id!r} lists {user_id!r}, which is not a student.")
+    if group.school_id not in school_ids:
+        raise InvalidInput(
+            f"Group {group.group_id!r} belongs to school {group.school_id!r}, but student "
+            f"{user_id!r} is not in that school; add the school to the student first."
+        )

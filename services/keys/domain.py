@@ -81,6 +81,7 @@ class IssueKey:
     batch_id: uuid.UUID | None
     issued_by: str
     replace: bool = False
+    user_active: bool = True
 
 
 @dataclass(frozen=True)
@@ -135,6 +136,11 @@ def decide(
 def _issue(
     current: KeyState | None, command: IssueKey, now: datetime, new_id: NewId
 ) -> list[EventBase]:
+    if not command.user_active:
+        raise Conflict(
+            f"User {command.user_id} is disabled in the school's roster; a disabled user "
+            "cannot get a key. Enable the user in the roster and import it again."
+        )
     if not command.user_linked:
         raise Conflict(
             f"User {command.user_id} has no linked account; link an account before issuing a key."
@@ -143,6 +149,12 @@ def _issue(
         raise InvalidInput(f"valid_until ({command.valid_until.isoformat()}) is in the past.")
     events: list[EventBase] = []
     if current is not None and current.holds_slot(now):
+        if current.school_id != command.school_id:
+            # A key belongs to the school that issued it: only that school may replace it.
+            raise Conflict(
+                f"User {command.user_id} already has a key issued by another school; only "
+                "that school can replace or revoke it."
+            )
         if not command.replace:
             raise Conflict(
                 f"User {command.user_id} already has an active key ({current.key_id}, "

@@ -51,11 +51,18 @@ def _students(ctx: Context, group: Group) -> list[User]:
     )
 
 
-def _skip_reason(ctx: Context, user: User, now: datetime) -> str | None:
+def skip_reason(ctx: Context, group: Group, user: User, now: datetime) -> str | None:
+    """Why ``user`` gets no key with the group's keys (None: they get one)."""
+    if group.school_id not in user.school_ids:
+        return "not in the group's school"
+    if not user.active:
+        return "disabled in the roster"
     if not user.linked:
         return "no linked account"
     current = ctx.model.current_key(user.user_id)
     if current is not None and current.holds_slot(now):
+        if current.school_id != group.school_id:
+            return "already has a key from another school"
         return f"already has a key ({current.key_hint}, {current.status(now)})"
     return None
 
@@ -76,11 +83,13 @@ async def issue_group_keys(
     new: list[tuple[User, NewKey]] = []
     skipped: list[tuple[User, str]] = []
     for user in _students(ctx, group):
-        reason = _skip_reason(ctx, user, now)
+        reason = skip_reason(ctx, group, user, now)
         if reason is not None:
             skipped.append((user, reason))
             continue
-        made = new_key_command(ctx, admin, user, spec, group_id=group_id, batch_id=batch_id)
+        made = new_key_command(
+            ctx, admin, user, spec, group_id=group_id, batch_id=batch_id, school_id=group.school_id
+        )
         new.append((user, made))
     if not new:
         raise Conflict(_nobody_message(group, skipped))

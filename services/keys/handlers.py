@@ -24,7 +24,7 @@ from services.keys.domain import (
     RevokeKey,
     decide,
 )
-from services.keys.errors import Busy, Conflict
+from services.keys.errors import Busy, Conflict, NotFound
 from services.keys.projection import ReadModel
 from services.keys.scope import visible_key, visible_user
 from services.keys.store import ConcurrencyError, SlotClaim, StoredEvent, StreamAppend
@@ -104,9 +104,11 @@ def new_key_command(
     group_id: str | None = None,
     batch_id: uuid.UUID | None = None,
     replace: bool = False,
+    school_id: str | None = None,
 ) -> NewKey:
-    """Validate the spec and make a key (plaintext + command) for ``user``."""
-    school_id = key_school(admin, user)
+    """Validate the spec and make a key (plaintext + command) for ``user`` in ``school_id``
+    (default: the first of the user's schools in scope)."""
+    school_id = school_id or key_school(admin, user, ctx.model.current_key(user.user_id))
     zone = school_time_zone(ctx.model, school_id)
     valid_from = rules.aware(spec.valid_from, zone)
     valid_until = rules.aware(spec.valid_until, zone)
@@ -118,6 +120,7 @@ def new_key_command(
         key_hint=key_hint(plaintext),
         user_id=user.user_id,
         user_linked=user.linked,
+        user_active=user.active,
         role=user.role,
         school_id=school_id,
         group_id=group_id or _group_of(ctx.model, user, school_id),
@@ -132,9 +135,19 @@ def new_key_command(
     return NewKey(plaintext, command)
 
 
-def key_school(admin: Admin, user: User) -> str:
-    """The first of the user's schools that the administrator sees."""
-    return next(s for s in user.school_ids if admin.sees(s))
+def key_school(admin: Admin, user: User, current: KeyState | None = None) -> str:
+    """The school a new key of ``user`` belongs to: that of the user's current key if the
+    administrator sees it (a replacement stays where it was), else the first one it sees."""
+    if (
+        current is not None
+        and current.school_id in user.school_ids
+        and admin.sees(current.school_id)
+    ):
+        return current.school_id
+    for school_id in user.school_ids:
+        if admin.sees(school_id):
+            return school_id
+    raise NotFound(f"There is no user {user.user_id!r}.")
 
 
 def _group_of(model: ReadModel, user: User, school_id: str) -> str | None:

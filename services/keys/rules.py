@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -37,10 +37,19 @@ def zone(name: str) -> ZoneInfo:
 
 
 def aware(moment: datetime | None, time_zone: str) -> datetime | None:
-    """A time with offset as given; a time without offset is read as the school's local time."""
+    """A time with offset as given; a time without offset is read as the school's local time.
+
+    A local time skipped when daylight saving starts is refused; one that happens twice when
+    it ends (the repeated hour) is the first of the two, still on summer time."""
     if moment is None or moment.tzinfo is not None:
         return moment
-    return moment.replace(tzinfo=zone(time_zone))
+    local = moment.replace(tzinfo=zone(time_zone), fold=0)
+    if local.astimezone(UTC).astimezone(local.tzinfo).replace(tzinfo=None) != moment:
+        raise InvalidInput(
+            f"{moment.isoformat()} does not exist in {time_zone}: the clocks skip that hour "
+            "when daylight saving time starts. Choose a time outside it."
+        )
+    return local
 
 
 def check_window(valid_from: datetime | None, valid_until: datetime | None, now: datetime) -> None:

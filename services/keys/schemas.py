@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PlainValidator, WithJsonSchema
+from pydantic_core import PydanticCustomError
 
 from contracts.events import Renewal, Role
 from services.keys.domain import Status
@@ -15,13 +17,37 @@ from services.keys.rules import MODEL_NAME
 
 Id = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^\s/]+$")]
 Name = Annotated[str, Field(max_length=200)]
+USD_DIGITS = 12
+_USD = re.compile(r"-?[0-9]+(\.[0-9]+)?")
+
+
+def _usd(value: object) -> Decimal:
+    # Read from the text as written (a JSON number by its shortest repr): no float ever holds
+    # the amount, and spaces, exponents and 300-digit numbers are refused without echoing them.
+    if isinstance(value, bool) or not isinstance(value, str | int | float | Decimal):
+        raise PydanticCustomError("usd", 'must be US dollars written as a string such as "25.00"')
+    text = repr(value) if isinstance(value, float) else str(value)
+    if not _USD.fullmatch(text):
+        raise PydanticCustomError(
+            "usd", 'must be US dollars in plain digits such as "25.00" (no spaces or exponent)'
+        )
+    if sum(c.isdigit() for c in text) > USD_DIGITS:
+        raise PydanticCustomError("usd", f"must be US dollars with at most {USD_DIGITS} digits")
+    return Decimal(text)
+
+
 Usd = Annotated[
     Decimal,
-    Field(
-        allow_inf_nan=True,
-        description="US dollars, whole cents, more than 0 and at most the configured maximum",
-        examples=["25.00"],
+    PlainValidator(_usd),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": r"^-?[0-9]+(\.[0-9]+)?$",
+            "maxLength": USD_DIGITS + 2,
+            "examples": ["25.00"],
+        }
     ),
+    Field(description="US dollars, whole cents, more than 0 and at most the configured maximum"),
 ]
 ModelName = Annotated[
     str,
@@ -141,15 +167,23 @@ class KeyCreated(KeyOut):
     )
 
 
+ELSEWHERE: Literal["elsewhere"] = "elsewhere"
+RowStatus = Status | Literal["elsewhere"]
+
+
 class PersonRow(BaseModel):
     user_id: str
     name: str
     role: Role
     email: str | None
-    school_ids: list[str]
-    group_ids: list[str]
+    school_ids: list[str] = Field(description="The user's schools in the caller's scope")
+    group_ids: list[str] = Field(description="The user's groups in the caller's scope")
     linked: bool
-    key_status: Status
+    active: bool = Field(description="False: disabled in the school's roster")
+    key_status: RowStatus = Field(
+        description="The latest key's status; 'elsewhere': another school issued the user a "
+        "live key (only that school sees it, replaces or revokes it)"
+    )
     key: KeyOut | None
 
 

@@ -9,7 +9,15 @@ from contracts.events import Role
 from contracts.money import micro_to_usd
 from services.keys.domain import KeyState, Status
 from services.keys.projection import ReadModel
-from services.keys.schemas import GroupOut, KeyBrief, KeyOut, PersonRow, SchoolOut
+from services.keys.schemas import (
+    ELSEWHERE,
+    GroupOut,
+    KeyBrief,
+    KeyOut,
+    PersonRow,
+    RowStatus,
+    SchoolOut,
+)
 from services.keys.scope import user_visible
 
 
@@ -34,18 +42,26 @@ def key_out(model: ReadModel, key: KeyState, now: datetime) -> KeyOut:
     )
 
 
-def person_row(model: ReadModel, user: User, now: datetime) -> PersonRow:
-    """A user with linked state and their latest key (status ``none`` without one)."""
+def person_row(model: ReadModel, admin: Admin, user: User, now: datetime) -> PersonRow:
+    """A user with linked state and their latest key as ``admin`` may see it: a key issued by
+    a school out of scope shows only as ``elsewhere`` while it is live, else as ``none``."""
     key = model.current_key(user.user_id)
+    status: RowStatus = Status.NONE if key is None else key.status(now)
+    if key is not None and not admin.sees(key.school_id):
+        status = ELSEWHERE if key.holds_slot(now) else Status.NONE
+        key = None
     return PersonRow(
         user_id=user.user_id,
         name=user.name,
         role=user.role,
         email=user.email,
-        school_ids=list(user.school_ids),
-        group_ids=sorted(user.group_ids),
+        school_ids=[s for s in user.school_ids if admin.sees(s)],
+        group_ids=sorted(
+            g for g in user.group_ids if admin.sees(model.directory.school_of_group(g))
+        ),
         linked=user.linked,
-        key_status=Status.NONE if key is None else key.status(now),
+        active=user.active,
+        key_status=status,
         key=None if key is None else key_out(model, key, now),
     )
 
@@ -67,15 +83,14 @@ def staff_rows(
         and user_visible(admin, u)
         and (school_id is None or school_id in u.school_ids)
     ]
-    return [person_row(model, u, now) for u in _by_name(staff)]
+    return [person_row(model, admin, u, now) for u in _by_name(staff)]
 
 
-def student_rows(model: ReadModel, group: Group, now: datetime) -> list[PersonRow]:
+def student_rows(model: ReadModel, admin: Admin, group: Group, now: datetime) -> list[PersonRow]:
     """The group's students, by name."""
     users = model.directory.users
-    return [
-        person_row(model, u, now) for u in _by_name([users[m] for m in group.members if m in users])
-    ]
+    members = _by_name([users[m] for m in group.members if m in users])
+    return [person_row(model, admin, u, now) for u in members]
 
 
 def schools_out(model: ReadModel, admin: Admin) -> list[SchoolOut]:

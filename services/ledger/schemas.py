@@ -99,8 +99,10 @@ class Reconciliation(BaseModel):
     """The ledger's totals per key against the sum of ``RequestMetered`` in ``USAGE``."""
 
     matches: bool
-    stream_first_sequence: int
-    stream_last_sequence: int
-    ledger_sequence: int
+    stream_first_sequence: int | None = Field(
+        description="Operators only: null for an administrator of some schools"
+    )
+    stream_last_sequence: int | None = Field(description="Operators only, as above")
+    ledger_sequence: int | None = Field(description="Operators only, as above")
     keys_compared: int
     differences: list[KeyDifference]

@@ -37,8 +37,13 @@ async def test_created_key_is_returned_once_in_plaintext_and_never_again(seeded:
     [
         (0, "must be more than 0"),
         (-1, "must be more than 0"),
-        ("NaN", "must be a finite number"),
-        (1e12, "may be at most $1,000.00, not 1000000000000"),
+        ("NaN", 'budget_usd: must be US dollars in plain digits such as "25.00"'),
+        (" 5", "no spaces or exponent"),
+        ("1e3", "no spaces or exponent"),
+        (True, "must be US dollars written as a string"),
+        (1e12, "budget_usd: must be US dollars with at most 12 digits"),
+        ("9" * 300, "budget_usd: must be US dollars with at most 12 digits"),
+        (1000.5, "may be at most $1,000.00, not 1000.5"),
         ("1000.01", "may be at most $1,000.00"),
         ("1.234", "must be whole cents"),
     ],
@@ -51,6 +56,7 @@ async def test_bad_budget_is_rejected_precisely_and_changes_nothing(
     assert response.status_code == 422
     assert response.headers["content-type"] == "application/problem+json"
     assert message in response.json()["detail"]
+    assert "999999999999" not in response.text, "a long number is never echoed back"
     assert await seeded.event_count() == before
 
 

@@ -47,3 +47,7 @@ async def test_reconciliation_reports_a_key_whose_ledger_total_differs(
         }
     ]
     assert scoped["keys_compared"] == 1  # an admin of school A compares only A's keys
+    assert report["stream_last_sequence"] == 3
+    # Stream positions count every school's traffic: not shown to a school's administrator.
+    positions = ("stream_first_sequence", "stream_last_sequence", "ledger_sequence")
+    assert [scoped[p] for p in positions] == [None, None, None]
