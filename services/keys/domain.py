@@ -81,6 +81,7 @@ class IssueKey:
     batch_id: uuid.UUID | None
     issued_by: str
     replace: bool = False
+    user_active: bool = True
 
 
 @dataclass(frozen=True)
@@ -135,6 +136,11 @@ def decide(
 def _issue(
     current: KeyState | None, command: IssueKey, now: datetime, new_id: NewId
 ) -> list[EventBase]:
+    if not command.user_active:
+        raise Conflict(
+            f"User {command.user_id} is disabled in the roster (left the school, or switched "
+            "off by it); a disabled user gets no key until the roster enables them again."
+        )
     if not command.user_linked:
         raise Conflict(
             f"User {command.user_id} has no linked account; link an account before issuing a key."

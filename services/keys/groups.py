@@ -52,6 +52,8 @@ def _students(ctx: Context, group: Group) -> list[User]:
 
 
 def _skip_reason(ctx: Context, user: User, now: datetime) -> str | None:
+    if not user.active:
+        return "disabled in the roster"
     if not user.linked:
         return "no linked account"
     current = ctx.model.current_key(user.user_id)

@@ -118,6 +118,7 @@ def new_key_command(
         key_hint=key_hint(plaintext),
         user_id=user.user_id,
         user_linked=user.linked,
+        user_active=user.active,
         role=user.role,
         school_id=school_id,
         group_id=group_id or _group_of(ctx.model, user, school_id),

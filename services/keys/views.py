@@ -41,6 +41,7 @@ def person_row(model: ReadModel, user: User, now: datetime) -> PersonRow:
         user_id=user.user_id,
         name=user.name,
         role=user.role,
+        roster_role=user.roster_role,
         email=user.email,
         school_ids=list(user.school_ids),
         group_ids=sorted(user.group_ids),
