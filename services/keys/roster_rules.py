@@ -45,9 +45,11 @@ def leaving_reason(rec: GroupRecord, user_id: str, now: datetime) -> str:
     return f"roster: enrolment in {where} has not begun"
 
 
-def _effective(dates: EnrolmentDates, now: datetime) -> EnrolmentDates:
-    # An enrolment that has ended needs no schedule: the import itself ends the membership.
-    return UNDATED if dates.ends_at is not None and dates.ends_at <= now else dates
+def _effective(dates: EnrolmentDates, stored: EnrolmentDates, now: datetime) -> EnrolmentDates:
+    # An enrolment that has ended needs no schedule (the import itself ends the membership),
+    # so it is not recorded; dates already recorded stay, so importing again changes nothing.
+    ended = dates.ends_at is not None and dates.ends_at <= now
+    return UNDATED if ended and dates != stored else dates
 
 
 def record_dates(
@@ -56,8 +58,9 @@ def record_dates(
     """Record changed dates of the group's memberships; forget those of students not listed."""
     listed = set(rec.student_ids or ())
     for user_id in sorted(listed):
-        dates = _effective(rec.dates.get(user_id, UNDATED), now)
         pair = (user_id, rec.group_id)
+        stored = directory.enrolment_dates.get(pair, UNDATED)
+        dates = _effective(rec.dates.get(user_id, UNDATED), stored, now)
         _set_dates(directory, pair, dates, out=out, now=now, new_id=new_id)
     _forget_dates(directory, rec.group_id, listed, out=out, now=now, new_id=new_id)
 
