@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hmac
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from contracts.apikeys import ADMIN_PREFIX, hash_secret
 from contracts.events import (
@@ -16,6 +17,7 @@ from contracts.events import (
     AccountUnlinked,
     AdminCreated,
     AdminRevoked,
+    EnrolmentDatesRecorded,
     EventBase,
     GroupRecorded,
     Role,
@@ -66,6 +68,7 @@ class User:
     active: bool = True
     account: str | None = None
     group_ids: set[str] = field(default_factory=set)
+    roster_role: str | None = None
 
     @property
     def name(self) -> str:
@@ -76,6 +79,24 @@ class User:
         return self.account is not None
 
 
+@dataclass(frozen=True)
+class EnrolmentDates:
+    """When a membership begins and ends (None: open); the end is exclusive."""
+
+    begins_at: datetime | None = None
+    ends_at: datetime | None = None
+
+    def holds(self, now: datetime) -> bool:
+        """True when ``now`` lies within the dates."""
+        return (self.begins_at is None or self.begins_at <= now) and (
+            self.ends_at is None or now < self.ends_at
+        )
+
+    @property
+    def dated(self) -> bool:
+        return self.begins_at is not None or self.ends_at is not None
+
+
 @dataclass
 class Directory:
     """Schools, groups, users and administrators, kept current by ``apply``."""
@@ -84,6 +105,8 @@ class Directory:
     groups: dict[str, Group] = field(default_factory=dict)
     users: dict[str, User] = field(default_factory=dict)
     admins_by_hash: dict[str, Admin] = field(default_factory=dict)
+    # (user_id, group_id) -> the roster's dates of that membership; undated ones are absent.
+    enrolment_dates: dict[tuple[str, str], EnrolmentDates] = field(default_factory=dict)
 
     def apply(self, event: EventBase) -> None:
         """Apply one event; events that are not about the directory are ignored."""
@@ -109,6 +132,8 @@ class Directory:
                 self._enrol(event.user_id, event.group_id, add=True)
             case StudentUnenrolled():
                 self._enrol(event.user_id, event.group_id, add=False)
+            case EnrolmentDatesRecorded():
+                self._date(event)
             case AdminCreated():
                 scope = None if event.school_ids is None else frozenset(event.school_ids)
                 self.admins_by_hash[event.token_hash] = Admin(event.admin_id, event.name, scope)
@@ -129,7 +154,16 @@ class Directory:
             event.active,
             previous.account if previous else None,
             previous.group_ids if previous else set(),
+            event.roster_role,
         )
+
+    def _date(self, event: EnrolmentDatesRecorded) -> None:
+        dates = EnrolmentDates(event.begins_at, event.ends_at)
+        pair = (event.user_id, event.group_id)
+        if dates.dated:
+            self.enrolment_dates[pair] = dates
+        else:
+            self.enrolment_dates.pop(pair, None)
 
     def _enrol(self, user_id: str, group_id: str, *, add: bool) -> None:
         group, user = self.groups.get(group_id), self.users.get(user_id)

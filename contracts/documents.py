@@ -26,6 +26,9 @@ class KeyCard(BaseModel):
     name: str
     key: str
     key_hint: str
+    # Printed beside the name when two people on one sheet share it (their username or
+    # student number), so each finds their own card; None: the name alone.
+    detail: str | None = None
 
 
 class KeySheetRequest(BaseModel):

@@ -91,6 +91,9 @@ class UserRecorded(_KeysStreamEvent):
     email: str | None = None
     school_ids: tuple[str, ...]
     active: bool = True
+    # The role as the roster names it (OneRoster: teacher, aide, administrator, proctor,
+    # student); None when the source has none. Optional, so events written before it load.
+    roster_role: str | None = None
 
 
 class AccountLinked(_KeysStreamEvent):
@@ -126,6 +129,22 @@ class StudentUnenrolled(_KeysStreamEvent):
     type: Literal["StudentUnenrolled"] = "StudentUnenrolled"
     user_id: str
     group_id: str
+
+
+class EnrolmentDatesRecorded(_KeysStreamEvent):
+    """The roster dates a student's membership of a group to ``begins_at``..``ends_at``.
+
+    The membership itself is still ``StudentEnrolled``/``StudentUnenrolled``, appended when a
+    bound is reached (by an import or the keys service's roster schedule). A bound is None
+    when open; both None means the membership has no dates (any earlier dates are void).
+    """
+
+    AGGREGATE: ClassVar[str] = "user_id"
+    type: Literal["EnrolmentDatesRecorded"] = "EnrolmentDatesRecorded"
+    user_id: str
+    group_id: str
+    begins_at: AwareDatetime | None
+    ends_at: AwareDatetime | None
 
 
 class AdminCreated(_KeysStreamEvent):
@@ -273,6 +292,7 @@ KeysEvent = Annotated[
     | AccountUnlinked
     | StudentEnrolled
     | StudentUnenrolled
+    | EnrolmentDatesRecorded
     | AdminCreated
     | AdminRevoked
     | KeyIssued
@@ -295,6 +315,7 @@ EVENT_TYPES: dict[str, type[EventBase]] = {
         AccountUnlinked,
         StudentEnrolled,
         StudentUnenrolled,
+        EnrolmentDatesRecorded,
         AdminCreated,
         AdminRevoked,
         KeyIssued,

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 from types import FrameType
 from typing import Annotated
+from urllib.parse import urlsplit
 
 import typer
 
@@ -28,6 +29,23 @@ def _raise_stop(signum: int, frame: FrameType | None) -> None:
     raise _Stop
 
 
+def _check_public_url(value: str | None) -> str | None:
+    """An absolute http(s) URL without spaces, given without a trailing slash."""
+    if value is None:
+        return None
+    parsed = urlsplit(value)
+    if (
+        parsed.scheme not in ("http", "https")
+        or not parsed.netloc
+        or any(c.isspace() for c in value)
+    ):
+        raise typer.BadParameter(
+            f"{value!r} is not an http(s) URL; give the endpoint as students reach it, "
+            "e.g. https://coding.school.example/v1"
+        )
+    return value.rstrip("/")
+
+
 @app.command()
 def up(
     data_dir: Annotated[
@@ -44,11 +62,20 @@ def up(
             envvar="AISCHOOL_DATABASE_URL", help="Use this PostgreSQL instead of an embedded one"
         ),
     ] = None,
+    public_url: Annotated[
+        str | None,
+        typer.Option(
+            envvar=["AISCHOOL_PUBLIC_URL", "AISCHOOL_GATEWAY_BASE_URL"],
+            callback=_check_public_url,
+            help="The Coding endpoint as students' machines reach it, printed on key sheets "
+            "and letters (default: the loopback address, reachable from this machine only)",
+        ),
+    ] = None,
 ) -> None:
     """Start NATS, PostgreSQL and the four services on loopback; Ctrl-C stops them all."""
     data_dir = data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
-    stack = Stack(data_dir, nats_url=nats_url, database_url=database_url)
+    stack = Stack(data_dir, nats_url=nats_url, database_url=database_url, public_url=public_url)
     signal.signal(signal.SIGTERM, _raise_stop)
     signal.signal(signal.SIGINT, _raise_stop)
     try:
@@ -84,6 +111,8 @@ def _print_urls(stack: Stack, token: str | None) -> None:
     typer.echo(f"  Keys admin API (docs at /docs)       http://127.0.0.1:{ports['keys']}")
     typer.echo(f"  Ledger reports API                   http://127.0.0.1:{ports['ledger']}")
     typer.echo(f"  Documents service (health)           http://127.0.0.1:{ports['documents']}")
+    if stack.public_url:
+        typer.echo(f"  Endpoint printed on key sheets       {stack.public_url}")
     typer.echo(f"  NATS {stack.nats_url}")
     typer.echo(f"  data in {stack.data_dir}")
     if token:

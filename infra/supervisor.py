@@ -48,6 +48,9 @@ class Stack:
     data_dir: Path
     nats_url: str | None = None
     database_url: str | None = None
+    # The Coding endpoint as students' machines reach it (printed on key sheets and letters);
+    # None: the loopback address, which only this machine can reach.
+    public_url: str | None = None
     nats: EmbeddedNats | None = None
     postgres: EmbeddedPostgres | None = None
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
@@ -69,8 +72,13 @@ class Stack:
         env.setdefault("AISCHOOL_SPOOL_DIR", str(self.data_dir / "gateway-spool"))
         env["AISCHOOL_NATS_URL"] = self.nats_url
         env["AISCHOOL_DATABASE_URL"] = self.database_url
-        env["AISCHOOL_GATEWAY_BASE_URL"] = f"http://127.0.0.1:{self.ports['gateway']}/v1"
+        env["AISCHOOL_GATEWAY_BASE_URL"] = self.printed_url
         return env
+
+    @property
+    def printed_url(self) -> str:
+        """The endpoint key sheets and letters print: the public URL, else loopback."""
+        return self.public_url or f"http://127.0.0.1:{self.ports['gateway']}/v1"
 
     def start_services(self) -> None:
         self.ports = {name: _port(port) for name, port in SERVICES.items()}

@@ -15,6 +15,7 @@ from services.documents.view import school_zone
 # names are shortened for print (view.py), so this only turns away nonsense.
 MAX_CARDS = 1000
 MAX_NAME_LENGTH = 200
+MAX_DETAIL_LENGTH = 100
 
 
 class DocumentKind(StrEnum):
@@ -41,6 +42,8 @@ def _check_cards(request: KeySheetRequest) -> None:
             raise DocumentsError(f"cards.{index}.key_hint: does not match the key")
         if not card.name.strip() or len(card.name) > MAX_NAME_LENGTH:
             raise DocumentsError(f"cards.{index}.name: 1 to {MAX_NAME_LENGTH} characters")
+        if card.detail is not None and not 0 < len(card.detail) <= MAX_DETAIL_LENGTH:
+            raise DocumentsError(f"cards.{index}.detail: 1 to {MAX_DETAIL_LENGTH} characters")
 
 
 def _check_kind(request: KeySheetRequest, kind: DocumentKind) -> None:

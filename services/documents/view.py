@@ -27,11 +27,12 @@ class CardView:
     number: int
     name: str
     key: str
+    detail: str = ""  # beside the name when another card bears the same name
 
     @property
     def long_name(self) -> bool:
         """Printed smaller, so name and group still fit on the card's first line."""
-        return len(self.name) > LONG_NAME
+        return len(self.name) + len(self.detail) > LONG_NAME
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,7 @@ class RosterLine:
     number: int
     name: str
     key_hint: str
+    detail: str = ""
 
 
 @dataclass(frozen=True)
@@ -113,9 +115,15 @@ def part_view(
         base_url=request.base_url,
         model=request.model or t["model_placeholder"],
         count=len(every),
-        roster=tuple(RosterLine(i + 1, shown_name(c.name), c.key_hint) for i, c in enumerate(every))
+        roster=tuple(
+            RosterLine(i + 1, shown_name(c.name), c.key_hint, c.detail or "")
+            for i, c in enumerate(every)
+        )
         if cover
         else (),
         ghosts=ghosts,
-        cards=tuple(CardView(i + 1, shown_name(every[i].name), every[i].key) for i in cards),
+        cards=tuple(
+            CardView(i + 1, shown_name(every[i].name), every[i].key, every[i].detail or "")
+            for i in cards
+        ),
     )

@@ -75,9 +75,9 @@ def install_error_handlers(app: FastAPI) -> None:
 
 def include_routers(app: FastAPI) -> None:
     """Mount every keys API router."""
-    from services.keys import api_admins, api_directory, api_groups, api_keys
+    from services.keys import api_admins, api_directory, api_groups, api_keys, api_roster
 
-    for module in (api_directory, api_keys, api_groups, api_admins):
+    for module in (api_directory, api_keys, api_groups, api_admins, api_roster):
         app.include_router(module.router)
 
 

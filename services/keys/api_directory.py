@@ -13,7 +13,15 @@ from services.keys.directory_diff import GroupRecord, SchoolRecord, Snapshot, Us
 from services.keys.errors import InvalidInput
 from services.keys.imports import ImportResult, import_directory
 from services.keys.oneroster import read_zip, to_snapshot
-from services.keys.schemas import DirectoryIn, GroupOut, ImportOut, PersonRow, SchoolOut
+from services.keys.schemas import (
+    DirectoryIn,
+    GroupOut,
+    ImportOut,
+    PersonRow,
+    RevokedOut,
+    SchoolOut,
+    SkippedRowOut,
+)
 from services.keys.scope import visible_group, visible_school
 from services.keys.views import groups_out, schools_out, staff_rows, student_rows
 
@@ -53,7 +61,21 @@ def snapshot_of(body: DirectoryIn) -> Snapshot:
 
 
 def _out(result: ImportResult) -> ImportOut:
-    return ImportOut(events=result.total, counts=result.counts)
+    revoked = [
+        RevokedOut(
+            user_id=r.user_id,
+            name=r.name,
+            key_id=r.key.key_id,
+            key_hint=r.key.key_hint,
+            reason=r.reason,
+        )
+        for r in result.revoked
+    ]
+    skipped = [
+        SkippedRowOut(file=s.file, line=s.line, row_id=s.row_id, reason=s.reason)
+        for s in result.skipped
+    ]
+    return ImportOut(events=result.total, counts=result.counts, revoked=revoked, skipped=skipped)
 
 
 @router.post("/directory", response_model=ImportOut, responses=NOT_FOUND)

@@ -1,5 +1,5 @@
 """create_app(settings): the keys service's lifespan opens pool, NATS, relay, projections,
-the renewal schedule; closes them in reverse."""
+the renewal and roster schedules; closes them in reverse."""
 
 from __future__ import annotations
 
@@ -32,6 +32,7 @@ from services.keys.handlers import Context
 from services.keys.projection import ReadModel
 from services.keys.relay import Relay
 from services.keys.renewal import run_schedule
+from services.keys.roster_schedule import run_roster_schedule
 from services.keys.settings import KeysSettings
 from services.keys.sheets import nats_documents
 from services.keys.store import EventStore
@@ -119,6 +120,9 @@ def create_app(settings: KeysSettings, clock: Callable[[], datetime] = utc_now) 
             asyncio.create_task(projector.follow(db_url), name="keys-projection"),
             asyncio.create_task(
                 run_schedule(ctx, settings.renewal_interval_seconds), name="keys-renewal"
+            ),
+            asyncio.create_task(
+                run_roster_schedule(ctx, settings.renewal_interval_seconds), name="keys-roster"
             ),
             readiness.watch("relay", relay.caught_up),
             readiness.watch("projection", projector.caught_up),

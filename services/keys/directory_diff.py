@@ -2,16 +2,19 @@
 
 Pure. Importing the same records twice yields no events the second time. Records are full
 descriptions: a user without ``account`` is unlinked; a group's ``student_ids`` (when given)
-is its whole membership, so a student missing from it is unenrolled.
+is its whole membership, so a student missing from it is unenrolled; a student whose
+enrolment dates do not hold at ``now`` is not (yet, or no longer) a member. A ``complete``
+snapshot (a OneRoster zip) also describes its schools fully: what it leaves out is gone
+(``services.keys.roster_rules``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-from contracts.directory import Admin, Directory
+from contracts.directory import Admin, Directory, EnrolmentDates
 from contracts.events import (
     AccountLinked,
     AccountUnlinked,
@@ -23,6 +26,7 @@ from contracts.events import (
     StudentUnenrolled,
     UserRecorded,
 )
+from services.keys import roster_rules
 from services.keys.domain import NewId
 from services.keys.errors import InvalidInput, NotFound
 from services.keys.rules import zone
@@ -42,6 +46,8 @@ class GroupRecord:
     school_id: str
     name: str
     student_ids: tuple[str, ...] | None = None
+    # The roster's dates of some memberships (student id -> dates); others are undated.
+    dates: Mapping[str, EnrolmentDates] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -54,6 +60,17 @@ class UserRecord:
     email: str | None = None
     active: bool = True
     account: str | None = None
+    roster_role: str | None = None  # None: keep what the directory has
+
+
+@dataclass(frozen=True)
+class SkippedRow:
+    """A row of a bulk file that was not imported, and why."""
+
+    file: str
+    line: int
+    row_id: str
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -63,14 +80,22 @@ class Snapshot:
     schools: Sequence[SchoolRecord] = ()
     groups: Sequence[GroupRecord] = ()
     users: Sequence[UserRecord] = ()
+    # True: the snapshot describes its schools fully (users and groups it lacks are gone).
+    complete: bool = False
+    # Users the source marks as deleted: user id -> why (they are gone, as if absent).
+    removed: Mapping[str, str] = field(default_factory=dict)
+    skipped: Sequence[SkippedRow] = ()
 
 
 @dataclass
 class Diff:
-    """Events in the order they must be applied, with the stream each belongs to."""
+    """Events in the order they must be applied, with the stream each belongs to, and whose
+    access ends: ``unenrolled`` (user, group, reason) loses that group's key, ``ended`` (user,
+    reason, schools or None for all) loses their keys of those schools."""
 
     events: list[tuple[str, EventBase]] = field(default_factory=list)
-    unenrolled: list[tuple[str, str]] = field(default_factory=list)
+    unenrolled: list[tuple[str, str, str]] = field(default_factory=list)
+    ended: list[tuple[str, str, frozenset[str] | None]] = field(default_factory=list)
 
     def add(self, stream_id: str, event: EventBase) -> None:
         self.events.append((stream_id, event))
@@ -88,6 +113,7 @@ def diff(
         _user(directory, _with_other_schools(directory, user, admin), out, now, new_id)
     for group in snapshot.groups:
         _group(directory, group, out, now, new_id)
+    roster_rules.access_ends(directory, snapshot, out, now, new_id)
     return out
 
 
@@ -124,14 +150,16 @@ def _with_other_schools(directory: Directory, rec: UserRecord, admin: Admin) -> 
 
 def _user(directory: Directory, rec: UserRecord, out: Diff, now: datetime, new_id: NewId) -> None:
     old, stream = directory.users.get(rec.user_id), f"user:{rec.user_id}"
+    roster_role = rec.roster_role or (old.roster_role if old else None)
     fields = (rec.role, rec.given_name, rec.family_name, rec.email, rec.school_ids, rec.active)
-    if old is None or fields != (
+    if old is None or (*fields, roster_role) != (
         old.role,
         old.given_name,
         old.family_name,
         old.email,
         tuple(old.school_ids),
         old.active,
+        old.roster_role,
     ):
         event = UserRecorded(
             event_id=new_id(),
@@ -143,6 +171,7 @@ def _user(directory: Directory, rec: UserRecord, out: Diff, now: datetime, new_i
             email=rec.email,
             school_ids=rec.school_ids,
             active=rec.active,
+            roster_role=roster_role,
         )
         out.add(stream, event)
     if old is not None:
@@ -177,7 +206,10 @@ def _leave_groups_of_schools_left(
             event_id=new_id(), occurred_at=now, user_id=rec.user_id, group_id=group_id
         )
         out.add(f"user:{rec.user_id}", left)
-        out.unenrolled.append((rec.user_id, group_id))
+        school = directory.school_of_group(group_id)
+        out.unenrolled.append(
+            (rec.user_id, group_id, f"roster: left school {school} of group {group_id}")
+        )
 
 
 def _group(directory: Directory, rec: GroupRecord, out: Diff, now: datetime, new_id: NewId) -> None:
@@ -194,20 +226,23 @@ def _group(directory: Directory, rec: GroupRecord, out: Diff, now: datetime, new
     if rec.student_ids is None:
         return
     members = old.members if old else set()
-    wanted = set(rec.student_ids)
+    undated = EnrolmentDates()
+    wanted = {s for s in rec.student_ids if rec.dates.get(s, undated).holds(now)}
     for user_id in sorted(wanted - members):
         enrolled = StudentEnrolled(
             event_id=new_id(), occurred_at=now, user_id=user_id, group_id=rec.group_id
         )
         out.add(f"user:{user_id}", enrolled)
     for user_id in sorted(members - wanted):
-        if (user_id, rec.group_id) in out.unenrolled:
+        if any((u, g) == (user_id, rec.group_id) for u, g, _ in out.unenrolled):
             continue  # already left with the school (see _leave_groups_of_schools_left)
         left = StudentUnenrolled(
             event_id=new_id(), occurred_at=now, user_id=user_id, group_id=rec.group_id
         )
         out.add(f"user:{user_id}", left)
-        out.unenrolled.append((user_id, rec.group_id))
+        why = roster_rules.leaving_reason(rec, user_id, now)
+        out.unenrolled.append((user_id, rec.group_id, why))
+    roster_rules.record_dates(directory, rec, out, now, new_id)
 
 
 def check(directory: Directory, snapshot: Snapshot, admin: Admin) -> None:

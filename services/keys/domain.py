@@ -138,8 +138,8 @@ def _issue(
 ) -> list[EventBase]:
     if not command.user_active:
         raise Conflict(
-            f"User {command.user_id} is disabled in the school's roster; a disabled user "
-            "cannot get a key. Enable the user in the roster and import it again."
+            f"User {command.user_id} is disabled in the roster (left the school, or switched "
+            "off by it); a disabled user gets no key until the roster enables them again."
         )
     if not command.user_linked:
         raise Conflict(

@@ -2,124 +2,200 @@
 
 Pure. Mapping: orgs of type ``school`` are schools (OneRoster has no time zone: known schools
 keep theirs, new ones get ``default_time_zone``); ``student`` users are students, ``teacher``,
-``administrator``, ``aide`` and ``proctor`` users are staff (others are ignored); classes are
-groups; student enrolments are memberships. A user has a linked account when ``enabledUser``
-is true and ``username`` is set (the account is the username). Rows with status
-``tobedeleted`` are treated as absent.
+``administrator``, ``aide`` and ``proctor`` users are staff, and that role is kept; classes are
+groups; student enrolments are memberships, dated by ``beginDate`` (inclusive) and ``endDate``
+(exclusive, as OneRoster defines it), both at 00:00 in the class's school's time zone. A user
+has a linked account when ``enabledUser`` is true and ``username`` is set (the account is the
+username). The zip describes its schools completely: a user or class of those schools that
+it lacks, or marks ``tobedeleted``, is gone. Rows that cannot be used are skipped with the
+reason; a file that is not valid CSV fails the whole import (``oneroster_csv``).
 """
 
 from __future__ import annotations
 
-import csv
-import io
-import zipfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
 
+from contracts.directory import EnrolmentDates
 from contracts.events import Role
-from services.keys.directory_diff import GroupRecord, SchoolRecord, Snapshot, UserRecord
-from services.keys.errors import InvalidInput
+from services.keys.directory_diff import (
+    GroupRecord,
+    SchoolRecord,
+    SkippedRow,
+    Snapshot,
+    UserRecord,
+)
+from services.keys.oneroster_csv import FILES, Row, Tables, read_zip
+from services.keys.rules import zone
 
-FILES = ("orgs.csv", "users.csv", "classes.csv", "enrollments.csv")
+__all__ = ["FILES", "STAFF_ROLES", "read_zip", "to_snapshot"]
+
 STAFF_ROLES = {"teacher", "administrator", "aide", "proctor"}
+DELETED = "roster: marked tobedeleted in users.csv"
 
 
-def read_zip(data: bytes) -> dict[str, list[dict[str, str]]]:
-    """The four CSV files of a OneRoster zip as rows (folders inside the zip are ignored)."""
-    try:
-        archive = zipfile.ZipFile(io.BytesIO(data))
-    except zipfile.BadZipFile as exc:
-        raise InvalidInput(
-            "The upload is not a zip file (expected a OneRoster 1.1 CSV zip)."
-        ) from exc
-    by_name = {name.rsplit("/", 1)[-1]: name for name in archive.namelist()}
-    missing = [f for f in FILES if f not in by_name]
-    if missing:
-        raise InvalidInput(f"The OneRoster zip lacks {', '.join(missing)}.")
-    return {f: _rows(archive.read(by_name[f]), f) for f in FILES}
+@dataclass
+class _Reading:
+    """What the mapping learnt on the way: skipped rows and users marked deleted."""
+
+    skipped: list[SkippedRow] = field(default_factory=list)
+    removed: dict[str, str] = field(default_factory=dict)
+
+    def skip(self, row: Row, reason: str) -> None:
+        self.skipped.append(SkippedRow(row.file, row.line, row.row_id, reason))
+
+    def present(self, row: Row, *columns: str) -> bool:
+        """True when every column has a value; else the row is skipped saying which lacks."""
+        lacking = [c for c in columns if not row.get(c)]
+        if lacking:
+            self.skip(row, f"no {' or '.join(lacking)}")
+        return not lacking
 
 
-def _rows(raw: bytes, name: str) -> list[dict[str, str]]:
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise InvalidInput(f"{name} is not UTF-8 text.") from exc
-    reader = csv.DictReader(io.StringIO(text))
-    if reader.fieldnames is None or "sourcedId" not in reader.fieldnames:
-        raise InvalidInput(f"{name} has no header row with a sourcedId column.")
-    return [{k: (v or "").strip() for k, v in row.items() if k} for row in reader]
+def _live(rows: Iterable[Row]) -> Iterable[Row]:
+    return (r for r in rows if not r.deleted)
 
 
-def _live(rows: list[dict[str, str]]) -> Iterator[dict[str, str]]:
-    return (r for r in rows if r.get("status", "").lower() != "tobedeleted")
-
-
-def _need(row: Mapping[str, str], column: str, name: str) -> str:
-    value = row.get(column, "")
-    if not value:
-        raise InvalidInput(f"{name}: row {row.get('sourcedId') or '?'} has no {column}.")
-    return value
-
-
-def to_snapshot(
-    tables: dict[str, list[dict[str, str]]], time_zones: Mapping[str, str], default_time_zone: str
-) -> Snapshot:
-    """Schools, users and groups (with full memberships) described by the export."""
+def to_snapshot(tables: Tables, time_zones: Mapping[str, str], default_time_zone: str) -> Snapshot:
+    """Schools, users and groups (with full, dated memberships) described by the export."""
+    reading = _Reading()
     schools = [
-        SchoolRecord(
-            school_id=(sid := _need(r, "sourcedId", "orgs.csv")),
-            name=_need(r, "name", "orgs.csv"),
-            time_zone=time_zones.get(sid, default_time_zone),
-        )
+        SchoolRecord(r.row_id, r.get("name"), time_zones.get(r.row_id, default_time_zone))
         for r in _live(tables["orgs.csv"])
-        if r.get("type", "").lower() == "school"
+        if r.get("type").lower() == "school" and reading.present(r, "sourcedId", "name")
     ]
-    school_ids = {s.school_id for s in schools}
-    users = [u for r in _live(tables["users.csv"]) if (u := _user(r, school_ids)) is not None]
-    students = {u.user_id for u in users if u.role is Role.STUDENT}
-    members = _memberships(tables["enrollments.csv"], students)
+    zones = {s.school_id: s.time_zone for s in schools}
+    users = _users(tables["users.csv"], set(zones), reading)
+    classes = _classes(tables["classes.csv"], set(zones), reading)
+    students = {u.user_id: u for u in users if u.role is Role.STUDENT}
+    members = _memberships(tables["enrollments.csv"], classes, students, zones, reading)
     groups = [
-        GroupRecord(
-            group_id=(gid := _need(r, "sourcedId", "classes.csv")),
-            school_id=_need(r, "schoolSourcedId", "classes.csv"),
-            name=_need(r, "title", "classes.csv"),
-            student_ids=tuple(sorted(members.get(gid, set()))),
-        )
-        for r in _live(tables["classes.csv"])
+        GroupRecord(gid, school, title, tuple(sorted(members.get(gid, {}))), members.get(gid, {}))
+        for gid, (school, title) in classes.items()
     ]
-    return Snapshot(schools=schools, groups=groups, users=users)
+    return Snapshot(schools, groups, users, True, reading.removed, reading.skipped)
 
 
-def _user(row: dict[str, str], school_ids: set[str]) -> UserRecord | None:
-    role_name = row.get("role", "").lower()
-    if role_name == "student":
-        role = Role.STUDENT
-    elif role_name in STAFF_ROLES:
-        role = Role.STAFF
-    else:
+def _users(rows: list[Row], school_ids: set[str], reading: _Reading) -> list[UserRecord]:
+    users: list[UserRecord] = []
+    for row in rows:
+        if row.deleted:
+            if row.row_id:
+                reading.removed[row.row_id] = DELETED
+            continue
+        user = _user(row, school_ids, reading)
+        if user is not None:
+            users.append(user)
+    return users
+
+
+def _user(row: Row, school_ids: set[str], reading: _Reading) -> UserRecord | None:
+    role_name = row.get("role").lower()
+    if not reading.present(row, "sourcedId"):
         return None
-    orgs = tuple(
-        o.strip() for o in row.get("orgSourcedIds", "").split(",") if o.strip() in school_ids
-    )
+    if role_name != "student" and role_name not in STAFF_ROLES:
+        reading.skip(row, f"role {role_name or '(none)'!r} gets no key")
+        return None
+    listed = [o.strip() for o in row.get("orgSourcedIds").split(",") if o.strip()]
+    orgs = tuple(o for o in listed if o in school_ids)
     if not orgs:
-        return None  # e.g. a district-level account: no school, nothing to issue keys in
-    enabled = row.get("enabledUser", "true").lower() != "false"
-    username = row.get("username", "")
+        # e.g. a district-level account: no school, nothing to issue keys in
+        reading.skip(row, f"in no school of orgs.csv (orgSourcedIds: {','.join(listed)!r})")
+        return None
+    enabled = row.get("enabledUser").lower() != "false"
+    username = row.get("username")
     return UserRecord(
-        user_id=_need(row, "sourcedId", "users.csv"),
-        role=role,
-        given_name=row.get("givenName", ""),
-        family_name=row.get("familyName", ""),
+        user_id=row.row_id,
+        role=Role.STUDENT if role_name == "student" else Role.STAFF,
+        given_name=row.get("givenName"),
+        family_name=row.get("familyName"),
         school_ids=orgs,
         email=row.get("email") or None,
         active=enabled,
         account=username if enabled and username else None,
+        roster_role=role_name,
     )
 
 
-def _memberships(rows: list[dict[str, str]], students: set[str]) -> dict[str, set[str]]:
-    members: dict[str, set[str]] = {}
+def _classes(
+    rows: list[Row], school_ids: set[str], reading: _Reading
+) -> dict[str, tuple[str, str]]:
+    classes: dict[str, tuple[str, str]] = {}
     for row in _live(rows):
-        user_id = row.get("userSourcedId", "")
-        if row.get("role", "").lower() == "student" and user_id in students:
-            members.setdefault(_need(row, "classSourcedId", "enrollments.csv"), set()).add(user_id)
+        if not reading.present(row, "sourcedId", "title", "schoolSourcedId"):
+            continue
+        school = row.get("schoolSourcedId")
+        if school not in school_ids:
+            reading.skip(row, f"school {school!r} is not a school in orgs.csv")
+            continue
+        classes[row.row_id] = (school, row.get("title"))
+    return classes
+
+
+def _memberships(
+    rows: list[Row],
+    classes: Mapping[str, tuple[str, str]],
+    students: Mapping[str, UserRecord],
+    zones: Mapping[str, str],
+    reading: _Reading,
+) -> dict[str, dict[str, EnrolmentDates]]:
+    """Class id -> student id -> dates; staff enrolments are not memberships."""
+    members: dict[str, dict[str, EnrolmentDates]] = {}
+    for row in _live(rows):
+        if row.get("role").lower() != "student":
+            continue
+        found = _enrolment(row, classes, students, reading)
+        if found is None:
+            continue
+        class_id, user_id = found
+        dates = _dates(row, zones[classes[class_id][0]], reading)
+        if dates is None:
+            continue
+        if user_id in members.setdefault(class_id, {}):
+            reading.skip(
+                row, f"a second enrolment of {user_id!r} in {class_id!r}; the first counts"
+            )
+            continue
+        members[class_id][user_id] = dates
     return members
+
+
+def _enrolment(
+    row: Row,
+    classes: Mapping[str, tuple[str, str]],
+    students: Mapping[str, UserRecord],
+    reading: _Reading,
+) -> tuple[str, str] | None:
+    if not reading.present(row, "classSourcedId", "userSourcedId"):
+        return None
+    class_id, user_id = row.get("classSourcedId"), row.get("userSourcedId")
+    if class_id not in classes:
+        reading.skip(row, f"class {class_id!r} is not in classes.csv")
+    elif user_id in reading.removed:
+        return None  # a deleted student: gone, and their enrolments with them
+    elif user_id not in students:
+        reading.skip(row, f"user {user_id!r} is not a student in users.csv")
+    elif classes[class_id][0] not in students[user_id].school_ids:
+        school = classes[class_id][0]
+        reading.skip(row, f"student {user_id!r} is not in the class's school {school!r}")
+    else:
+        return class_id, user_id
+    return None
+
+
+def _dates(row: Row, time_zone: str, reading: _Reading) -> EnrolmentDates | None:
+    bounds: list[datetime | None] = []
+    for column in ("beginDate", "endDate"):
+        text = row.get(column)
+        try:
+            day = date.fromisoformat(text) if text else None
+        except ValueError:
+            reading.skip(row, f"{column} {text!r} is not a date (YYYY-MM-DD)")
+            return None
+        bounds.append(None if day is None else datetime.combine(day, time(), zone(time_zone)))
+    begins, ends = bounds
+    if begins is not None and ends is not None and ends <= begins:
+        reading.skip(row, "endDate is not after beginDate")
+        return None
+    return EnrolmentDates(begins, ends)

@@ -99,9 +99,28 @@ class DirectoryIn(_In):
     users: list[UserIn] = []
 
 
+class RevokedOut(BaseModel):
+    user_id: str
+    name: str
+    key_id: uuid.UUID
+    key_hint: str
+    reason: str = Field(description="Why the roster ended this key: 'roster: ...'")
+
+
+class SkippedRowOut(BaseModel):
+    file: str
+    line: int
+    row_id: str = Field(description="The row's sourcedId ('' when it has none)")
+    reason: str
+
+
 class ImportOut(BaseModel):
     events: int = Field(description="Events appended; 0 when nothing changed")
     counts: dict[str, int]
+    revoked: list[RevokedOut] = Field(
+        [], description="Keys this import revoked because the roster ended their access"
+    )
+    skipped: list[SkippedRowOut] = Field([], description="Rows not imported, and why")
 
 
 class KeyCreate(_In):
@@ -175,6 +194,9 @@ class PersonRow(BaseModel):
     user_id: str
     name: str
     role: Role
+    roster_role: str | None = Field(
+        None, description="The role the roster gives (teacher, aide, administrator, ...)"
+    )
     email: str | None
     school_ids: list[str] = Field(description="The user's schools in the caller's scope")
     group_ids: list[str] = Field(description="The user's groups in the caller's scope")

@@ -4,6 +4,7 @@ persisted)."""
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -84,6 +85,13 @@ def nats_renderer(nc: Client, timeout: float, subject: str, document: str) -> Re
     return render
 
 
+def tell_apart(users: Sequence[User]) -> list[str | None]:
+    """Per user, what tells them apart from another of the same name on the same sheet (their
+    account, the roster's username; else their id), or None when their name is unique."""
+    names = Counter(u.name.casefold() for u in users)
+    return [u.account or u.user_id if names[u.name.casefold()] > 1 else None for u in users]
+
+
 def document_request(
     ctx: Context,
     new: Sequence[tuple[User, NewKey]],
@@ -110,7 +118,8 @@ def document_request(
         valid_until=first.valid_until,
         base_url=ctx.base_url,
         cards=tuple(
-            KeyCard(name=u.name, key=n.plaintext, key_hint=n.command.key_hint) for u, n in new
+            KeyCard(name=u.name, key=n.plaintext, key_hint=n.command.key_hint, detail=d)
+            for (u, n), d in zip(new, tell_apart([u for u, _ in new]), strict=True)
         ),
         model=model or ctx.default_model,
     )

@@ -54,6 +54,7 @@ def person_row(model: ReadModel, admin: Admin, user: User, now: datetime) -> Per
         user_id=user.user_id,
         name=user.name,
         role=user.role,
+        roster_role=user.roster_role,
         email=user.email,
         school_ids=[s for s in user.school_ids if admin.sees(s)],
         group_ids=sorted(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import UTC, datetime
 
@@ -76,3 +77,39 @@ def test_enrolment_and_linking_follow_the_events_in_any_order() -> None:
     assert directory.users["u1"].linked and directory.users["u1"].name == "Ada L"
     directory.apply(StudentUnenrolled(**env(), user_id="u1", group_id="g1"))
     assert directory.groups["g1"].members == set() and directory.users["u1"].group_ids == set()
+
+
+def test_a_user_recorded_before_roster_roles_existed_still_loads_without_one() -> None:
+    from contracts.codec import decode
+
+    old = {
+        "type": "UserRecorded",
+        "version": 1,
+        "event_id": str(uuid.uuid4()),
+        "occurred_at": "2026-09-01T08:00:00Z",
+        "user_id": "u1",
+        "role": "staff",
+        "given_name": "A",
+        "family_name": "B",
+        "school_ids": ["s"],
+    }
+    event = decode(json.dumps(old))
+    assert isinstance(event, UserRecorded) and event.roster_role is None
+    directory = Directory()
+    directory.apply(event)
+    assert directory.users["u1"].roster_role is None
+
+
+def test_enrolment_dates_are_kept_until_a_record_without_dates_forgets_them() -> None:
+    from datetime import timedelta
+
+    from contracts.events import EnrolmentDatesRecorded
+
+    directory = Directory()
+    ends = NOW + timedelta(days=30)
+    dated = EnrolmentDatesRecorded(**env(), user_id="u", group_id="g", begins_at=None, ends_at=ends)
+    directory.apply(dated)
+    dates = directory.enrolment_dates[("u", "g")]
+    assert dates.holds(NOW) and not dates.holds(ends)
+    directory.apply(dated.model_copy(update={"ends_at": None, "event_id": uuid.uuid4()}))
+    assert directory.enrolment_dates == {}

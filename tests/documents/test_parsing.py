@@ -111,3 +111,10 @@ def test_more_than_a_thousand_cards_are_rejected() -> None:
     card = json.loads(sheet_request(1).model_dump_json())["cards"][0]
     data = json.dumps(_body(cards=[card] * 1001)).encode()
     assert _error(data) == "cards: at most 1000 per sheet, got 1001"
+
+
+def test_a_card_detail_that_is_empty_or_too_long_is_rejected() -> None:
+    for detail, index in (("", 0), ("x" * 101, 1)):
+        body = _body()
+        body["cards"][index]["detail"] = detail
+        assert _error(json.dumps(body).encode()) == f"cards.{index}.detail: 1 to 100 characters"

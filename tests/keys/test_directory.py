@@ -20,7 +20,7 @@ async def test_importing_the_same_directory_twice_appends_nothing_the_second_tim
 ) -> None:
     before = await seeded.event_count()
     response = await seeded.call("POST", "/directory", json=DIRECTORY)
-    assert response.json() == {"events": 0, "counts": {}}
+    assert response.json() == {"events": 0, "counts": {}, "revoked": [], "skipped": []}
     assert await seeded.event_count() == before
 
 
@@ -95,10 +95,15 @@ async def test_oneroster_sample_imports_and_importing_it_twice_appends_nothing(
         "AccountLinked": 4,
         "GroupRecorded": 2,
         "StudentEnrolled": 4,
+        "EnrolmentDatesRecorded": 4,
     }
+    assert [(r["file"], r["line"], r["row_id"], r["reason"]) for r in first.json()["skipped"]] == [
+        ("users.csv", 8, "or-p-1", "role 'parent' gets no key"),
+        ("users.csv", 9, "or-d-1", "in no school of orgs.csv (orgSourcedIds: 'district-1')"),
+    ]
     before = await keys.event_count()
     second = await keys.call("POST", "/directory/oneroster", content=data, headers=headers)
-    assert second.json() == {"events": 0, "counts": {}}
+    assert second.json()["events"] == 0
     assert await keys.event_count() == before
     students = (await keys.call("GET", "/groups/or-c-1/students")).json()
     assert [(r["name"], r["linked"]) for r in students] == [
@@ -129,7 +134,15 @@ async def test_a_student_who_left_the_group_is_unenrolled_and_loses_their_key(ke
     response = await keys.call(
         "POST", "/directory/oneroster", content=_zip_without_enrollment("or-e-2"), headers=headers
     )
-    assert response.json()["counts"] == {"StudentUnenrolled": 1, "KeyRevoked": 1}
+    # The enrolment's dates are forgotten with it, so no schedule enrols the student again.
+    assert response.json()["counts"] == {
+        "StudentUnenrolled": 1,
+        "EnrolmentDatesRecorded": 1,
+        "KeyRevoked": 1,
+    }
+    assert [(r["user_id"], r["reason"]) for r in response.json()["revoked"]] == [
+        ("or-s-1", "roster: left group Informatica 4A (or-c-1)")
+    ]
     students = (await keys.call("GET", "/groups/or-c-1/students")).json()
     assert "or-s-1" not in [r["user_id"] for r in students]
     history = (await keys.call("GET", f"/keys/{key['key_id']}/history")).json()

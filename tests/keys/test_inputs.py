@@ -107,7 +107,7 @@ async def test_a_disabled_user_is_told_they_are_disabled_not_to_link_an_account(
     response = await seeded.call("POST", "/users/s1/keys", json={"budget_usd": "1"})
     assert response.status_code == 409
     detail = response.json()["detail"]
-    assert "disabled in the school's roster" in detail and "link" not in detail
+    assert "disabled in the roster" in detail and "link" not in detail
     row = next(
         r
         for r in (await seeded.call("GET", "/groups/n-4a/students")).json()

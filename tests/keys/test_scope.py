@@ -32,6 +32,7 @@ ENDPOINTS: list[tuple[str, str, dict[str, object]]] = [
     ("GET", "/staff?school_id=south", {}),
     ("GET", "/groups?school_id=south", {}),
     ("GET", "/groups/s-9/students", {}),
+    ("GET", "/students/unassigned?school_id=south", {}),
     ("POST", "/users/z1/keys", {"json": {"budget_usd": "1"}}),
     ("GET", f"/keys/{KEY}", {}),
     ("PATCH", f"/keys/{KEY}", {"json": {"budget_usd": "2"}}),

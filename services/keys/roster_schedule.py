@@ -1,0 +1,52 @@
+"""The roster schedule: dated memberships begin and end on time, without an administrator.
+
+Each run appends ``StudentEnrolled`` for students whose roster dates began and
+``StudentUnenrolled`` (and ``KeyRevoked`` for that group's key, reason ``roster: ...``) for
+those whose dates ended. Exactly once across replicas: a run decides from the caught-up read
+model and appends at the streams' expected versions, so of two racing replicas one wins and
+the other, after catching up, finds nothing left to do.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import psycopg
+import structlog
+
+from services.keys import roster_rules
+from services.keys.directory_diff import Diff
+from services.keys.handlers import Context, with_retries
+from services.keys.imports import Revoked, append_chunks, ended_keys, revocations
+
+log = structlog.get_logger(__name__)
+SCHEDULE = "roster-schedule"  # revoked_by of keys the schedule revokes
+
+
+async def apply_roster_dates(ctx: Context) -> tuple[int, list[Revoked]]:
+    """Apply memberships due by now; return how many changed and the keys revoked."""
+
+    async def attempt() -> tuple[int, list[Revoked]]:
+        changes = Diff()
+        roster_rules.due_memberships(ctx.model.directory, ctx.clock(), changes, ctx.new_id)
+        revoked = ended_keys(ctx, changes)
+        events = changes.events + revocations(ctx, revoked, SCHEDULE)
+        if events:
+            await append_chunks(ctx, events, None)
+        return len(changes.events), revoked
+
+    return await with_retries(ctx, attempt)
+
+
+async def run_roster_schedule(ctx: Context, interval_seconds: float = 30.0) -> None:
+    """Apply due memberships now and every ``interval_seconds``."""
+    while True:
+        try:
+            changed, revoked = await apply_roster_dates(ctx)
+        except (psycopg.Error, OSError) as exc:
+            # The database is away: the next run catches up (the decision is idempotent).
+            log.warning("roster_schedule_failed", error=type(exc).__name__)
+        else:
+            if changed:
+                log.info("roster_memberships_applied", changed=changed, revoked=len(revoked))
+        await asyncio.sleep(interval_seconds)
