@@ -3,38 +3,32 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
 from fastapi.responses import JSONResponse
-from nats.js import JetStreamContext
 
-from contracts.directory import Admin, Directory
 from contracts.events import Role
-from infra.admin_auth import admin_dependency
-from infra.database import Pool
 from infra.problems import problem
 from services.ledger import queries, reports, scope
+from services.ledger.deps import (
+    CurrentAdmin,
+    From,
+    LedgerRuntime,
+    Limit,
+    Runtime,
+    To,
+    refuse_unknown_query,
+    scoped,
+)
 from services.ledger.errors import InvalidParameter, LedgerError, NotFound
-from services.ledger.projection import KeysView
 from services.ledger.queries import Dimension
 from services.ledger.reconcile import reconciliation
 from services.ledger.schemas import ChatRow, Reconciliation, RequestRow, UsageReport
-from services.ledger.settings import LedgerSettings
 
-
-@dataclass
-class LedgerRuntime:
-    """What request handlers need, opened by the lifespan."""
-
-    settings: LedgerSettings
-    pool: Pool
-    js: JetStreamContext
-    view: KeysView
+__all__ = ["LedgerRuntime", "install"]
 
 
 class By(StrEnum):
@@ -57,26 +51,6 @@ _DIMENSION: dict[By, Dimension] = {
 CSV = {200: {"content": {"text/csv": {}}, "description": "JSON, or CSV for Accept: text/csv"}}
 
 
-def _runtime(request: Request) -> LedgerRuntime:
-    runtime: LedgerRuntime = request.app.state.runtime
-    return runtime
-
-
-def _directory(request: Request) -> Directory:
-    return _runtime(request).view.directory
-
-
-def _secret(request: Request) -> bytes:
-    return _runtime(request).settings.hash_secret.get_secret_value().encode()
-
-
-CurrentAdmin = Annotated[Admin, Depends(admin_dependency(_directory, _secret))]
-Runtime = Annotated[LedgerRuntime, Depends(_runtime)]
-From = Annotated[date | None, Query(alias="from", description="First UTC day (YYYY-MM-DD)")]
-To = Annotated[date | None, Query(description="Last UTC day, included (YYYY-MM-DD)")]
-Limit = Annotated[int, Query(ge=1, le=10_000)]
-
-
 def _wants_csv(request: Request) -> bool:
     return "text/csv" in request.headers.get("accept", "")
 
@@ -89,7 +63,7 @@ def _csv(rows: Sequence[dict[str, Any]], columns: Sequence[str], name: str) -> R
     )
 
 
-router = APIRouter(tags=["reports"])
+router = APIRouter(tags=["reports"], dependencies=[Depends(refuse_unknown_query)])
 
 
 @router.get(
@@ -114,26 +88,22 @@ async def usage_report(
     role: Annotated[Role | None, Query(description="Only users (or keys) of this role")] = None,
 ) -> Any:
     """Requests, tokens, cost, chats, first and last use per user, key, group, school, model
-    or day over a period of whole UTC days, within the administrator's schools."""
+    or day over a period of whole days, each school's in its own time zone, within the
+    administrator's schools."""
     dimension = _DIMENSION[by]
     if role is not None and dimension not in ("user", "key"):
         raise InvalidParameter("'role' applies only to the users and keys reports.", field="role")
-    period = scope.period(from_, to, datetime.now(UTC).date())
-    asked = scope.Filters(period, None, school_id, group_id, user_id, key_id, model)
-    filters = scope.filters(admin, runtime.view, asked)
+    asked: dict[str, object] = {"school_id": school_id, "group_id": group_id}
+    asked |= {"user_id": user_id, "key_id": key_id, "model": model}
+    question = scoped(admin, runtime.view, from_, to, asked)
+    filters = question.filters
     found = await queries.usage(runtime.pool, dimension, filters)
     if dimension == "user":
         found = reports.with_idle_users(found, runtime.view, filters)
     rows = reports.usage_rows(reports.of_role(found, role, runtime.view), dimension, runtime.view)
     if _wants_csv(request):
         return _csv(rows, reports.NAMED[dimension] + reports.METRICS, f"usage-by-{dimension}")
-    return {
-        "by": dimension,
-        "from": period.start,
-        "to": period.end,
-        "rows": rows,
-        "total": reports.total(rows),
-    }
+    return {"by": dimension, **question.answer(), "rows": rows, "total": reports.total(rows)}
 
 
 @router.get("/keys/{key_id}/chats", response_model=list[ChatRow], responses=CSV)  # type: ignore[arg-type]

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from uuid import UUID
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from contracts.directory import Directory
 from contracts.events import EventBase, KeyIssued
+
+UTC_ZONE = ZoneInfo("UTC")
 
 
 @dataclass(frozen=True)
@@ -35,6 +38,14 @@ class KeysView:
             )
         else:
             self.directory.apply(event)
+
+    def time_zone(self, school_id: str | None) -> ZoneInfo:
+        """The school's time zone; UTC for a school (or zone) this ledger does not know."""
+        school = self.directory.schools.get(school_id or "")
+        try:
+            return ZoneInfo(school.time_zone) if school else UTC_ZONE
+        except (ZoneInfoNotFoundError, ValueError):
+            return UTC_ZONE
 
     def user_name(self, user_id: str | None) -> str:
         user = self.directory.users.get(user_id or "")

@@ -37,9 +37,10 @@ NAMED: dict[Dimension, tuple[str, ...]] = {
         "group_name",
         "school_id",
         "school_name",
+        "time_zone",
     ),
-    "group": ("group_id", "group_name", "school_id", "school_name"),
-    "school": ("school_id", "school_name"),
+    "group": ("group_id", "group_name", "school_id", "school_name", "time_zone"),
+    "school": ("school_id", "school_name", "time_zone"),
     "model": ("model",),
     "day": ("day",),
 }
@@ -80,9 +81,11 @@ def with_names(row: Mapping[str, Any], view: KeysView) -> dict[str, Any]:
     if "user_id" in row:
         named["user_name"] = view.user_name(row["user_id"])
     if "group_id" in row:
-        named["group_name"] = view.group_name(row["group_id"])
+        # A staff key has no group: no group name either (null, like its group_id).
+        named["group_name"] = view.group_name(row["group_id"]) if row["group_id"] else None
     if "school_id" in row:
         named["school_name"] = view.school_name(row["school_id"])
+        named["time_zone"] = view.time_zone(row["school_id"]).key
     if "key_id" in row:
         named["key_hint"] = view.key_hint(row["key_id"])
     if "cost_micro_usd" in row:

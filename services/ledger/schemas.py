@@ -35,16 +35,28 @@ class UsageRow(Usage):
     school_name: str | None = None
     model: str | None = None
     day: date | None = None
+    time_zone: str | None = Field(
+        None, description="The row's school's time zone, in which its days are counted"
+    )
 
 
-class UsageReport(BaseModel):
-    """A report per user, key, group, school, model or day over whole UTC days."""
+class Period(BaseModel):
+    """Whole days, each school's in its own time zone."""
 
     model_config = ConfigDict(populate_by_name=True)
 
-    by: str
     from_: date = Field(alias="from")
     to: date
+    time_zone: str | None = Field(
+        description="The time zone of every school in the answer, or null when they differ"
+    )
+    time_zones: dict[str, str] = Field(description="Each school's time zone, by school_id")
+
+
+class UsageReport(Period):
+    """A report per user, key, group, school, model or day over whole days in school time."""
+
+    by: str
     rows: list[UsageRow]
     total: Usage
 
