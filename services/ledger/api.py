@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from enum import StrEnum
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.responses import JSONResponse
 
 from contracts.events import Role
 from infra.problems import problem
-from services.ledger import queries, reports, scope
+from services.ledger import api_activity, queries, reports, scope
 from services.ledger.deps import (
     CurrentAdmin,
     From,
@@ -24,6 +23,7 @@ from services.ledger.deps import (
     scoped,
 )
 from services.ledger.errors import InvalidParameter, LedgerError, NotFound
+from services.ledger.negotiate import CSV_RESPONSE, CsvDialect, Dialect, csv_response, wants_csv
 from services.ledger.queries import Dimension
 from services.ledger.reconcile import reconciliation
 from services.ledger.schemas import ChatRow, Reconciliation, RequestRow, UsageReport
@@ -48,19 +48,6 @@ _DIMENSION: dict[By, Dimension] = {
     By.MODELS: "model",
     By.DAYS: "day",
 }
-CSV = {200: {"content": {"text/csv": {}}, "description": "JSON, or CSV for Accept: text/csv"}}
-
-
-def _wants_csv(request: Request) -> bool:
-    return "text/csv" in request.headers.get("accept", "")
-
-
-def _csv(rows: Sequence[dict[str, Any]], columns: Sequence[str], name: str) -> Response:
-    return Response(
-        reports.to_csv(rows, columns),
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
-    )
 
 
 router = APIRouter(tags=["reports"], dependencies=[Depends(refuse_unknown_query)])
@@ -70,7 +57,7 @@ router = APIRouter(tags=["reports"], dependencies=[Depends(refuse_unknown_query)
     "/reports/{by}",
     response_model=UsageReport,
     response_model_exclude_unset=True,
-    responses=CSV,  # type: ignore[arg-type]
+    responses=CSV_RESPONSE,
 )
 async def usage_report(
     by: By,
@@ -86,6 +73,8 @@ async def usage_report(
     key_id: UUID | None = None,
     model: str | None = None,
     role: Annotated[Role | None, Query(description="Only users (or keys) of this role")] = None,
+    csv_dialect: CsvDialect = Dialect.STANDARD,
+    total_row: Annotated[bool, Query(description="CSV: end with a row of totals")] = False,
 ) -> Any:
     """Requests, tokens, cost, chats, first and last use per user, key, group, school, model
     or day over a period of whole days, each school's in its own time zone, within the
@@ -101,22 +90,27 @@ async def usage_report(
     if dimension == "user":
         found = reports.with_idle_users(found, runtime.view, filters)
     rows = reports.usage_rows(reports.of_role(found, role, runtime.view), dimension, runtime.view)
-    if _wants_csv(request):
-        return _csv(rows, reports.NAMED[dimension] + reports.METRICS, f"usage-by-{dimension}")
-    return {"by": dimension, **question.answer(), "rows": rows, "total": reports.total(rows)}
+    total = reports.total(rows)
+    if wants_csv(request):
+        columns = reports.NAMED[dimension] + reports.METRICS
+        lines = [*rows, {columns[0]: "total", **total}] if total_row else rows
+        return csv_response(lines, columns, f"usage-by-{dimension}", csv_dialect)
+    return {"by": dimension, **question.answer(), "rows": rows, "total": total}
 
 
-@router.get("/keys/{key_id}/chats", response_model=list[ChatRow], responses=CSV)  # type: ignore[arg-type]
+@router.get("/keys/{key_id}/chats", response_model=list[ChatRow], responses=CSV_RESPONSE)
 async def key_chats(
     key_id: UUID, request: Request, admin: CurrentAdmin, runtime: Runtime, limit: Limit = 1000
 ) -> Any:
     """A key's chats: title, model, first and last activity, requests and cost."""
     scope.check_key(admin, runtime.view, key_id)
     rows = reports.chat_rows(await queries.key_chats(runtime.pool, key_id, limit), runtime.view)
-    return _csv(rows, reports.CHAT_COLUMNS, f"chats-{key_id}") if _wants_csv(request) else rows
+    return (
+        csv_response(rows, reports.CHAT_COLUMNS, f"chats-{key_id}") if wants_csv(request) else rows
+    )
 
 
-@router.get("/chats/{chat_id}/requests", response_model=list[RequestRow], responses=CSV)  # type: ignore[arg-type]
+@router.get("/chats/{chat_id}/requests", response_model=list[RequestRow], responses=CSV_RESPONSE)
 async def chat_requests(
     chat_id: UUID, request: Request, admin: CurrentAdmin, runtime: Runtime, limit: Limit = 1000
 ) -> Any:
@@ -125,7 +119,11 @@ async def chat_requests(
     if found is None or not admin.sees(found["school_id"]):
         raise NotFound(f"No chat {chat_id}.", field="chat_id")
     rows = reports.request_rows(await queries.chat_requests(runtime.pool, found, limit))
-    return _csv(rows, reports.REQUEST_COLUMNS, f"chat-{chat_id}") if _wants_csv(request) else rows
+    return (
+        csv_response(rows, reports.REQUEST_COLUMNS, f"chat-{chat_id}")
+        if wants_csv(request)
+        else rows
+    )
 
 
 @router.get("/reconciliation", response_model=Reconciliation, tags=["operations"])
@@ -144,3 +142,4 @@ def install(app: FastAPI) -> None:
 
     app.add_exception_handler(LedgerError, on_ledger_error)
     app.include_router(router)
+    app.include_router(api_activity.router)

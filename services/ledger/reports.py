@@ -154,10 +154,10 @@ def request_rows(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     return [_pick(with_names(row, KeysView()), REQUEST_COLUMNS) for row in rows]
 
 
-def to_csv(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> str:
+def to_csv(rows: Sequence[Mapping[str, Any]], columns: Sequence[str], sep: str = ",") -> str:
     """CSV with a header row; times in ISO 8601, empty cells for missing values."""
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
+    writer = csv.writer(out, delimiter=sep, lineterminator="\r\n")
     writer.writerow(columns)
     for row in rows:
         writer.writerow([_cell(row.get(c)) for c in columns])

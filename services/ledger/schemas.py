@@ -96,6 +96,74 @@ class RequestRow(BaseModel):
     estimated: bool
 
 
+class LoggedRequest(BaseModel):
+    """One metered request as the per-request log shows it."""
+
+    request_id: UUID
+    at: datetime
+    local_at: datetime = Field(description="The same instant on the school's clock")
+    day: date | None = Field(description="The school's day it counts on")
+    time_zone: str
+    school_id: str
+    school_name: str
+    group_id: str | None
+    group_name: str | None
+    user_id: str
+    user_name: str
+    key_id: UUID
+    key_hint: str
+    model: str
+    chat_id: UUID | None
+    input_tokens: int
+    output_tokens: int
+    cached_tokens: int
+    cost_usd: str
+    cost_micro_usd: int
+    latency_ms: int
+    status: int
+    stream: bool
+    estimated: bool = Field(description="Tokens estimated by the gateway, not reported upstream")
+
+
+class RequestLog(Period):
+    """A page of the per-request log, newest first."""
+
+    rows: list[LoggedRequest]
+    next_cursor: str | None = Field(description="Pass as ?cursor= for the next page; null: last")
+
+
+class Point(BaseModel):
+    """Totals of one day or hour of the school's time (zero when unused)."""
+
+    day: date | None = None
+    hour: datetime | None = Field(None, description="A local hour, as the school's clock reads")
+    requests: int
+    input_tokens: int
+    output_tokens: int
+    cached_tokens: int
+    cost_usd: str
+    cost_micro_usd: int
+
+
+class SeriesTotal(BaseModel):
+    """The sum of a series."""
+
+    requests: int
+    input_tokens: int
+    output_tokens: int
+    cached_tokens: int
+    cost_usd: str
+    cost_micro_usd: int
+
+
+class Series(Period):
+    """Requests and cost per day or hour, every one of the period present."""
+
+    interval: str
+    points: list[Point]
+    total: SeriesTotal
+
+
 class KeyDifference(BaseModel):
     """A key whose ledger totals differ from the metered events in ``USAGE``."""
 
