@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 
 from contracts.events import Role
 from infra.problems import problem
-from services.ledger import api_activity, queries, reports, scope
+from services.ledger import api_activity, budgets, queries, reports, scope
 from services.ledger.deps import (
     CurrentAdmin,
     From,
@@ -89,13 +89,24 @@ async def usage_report(
     found = await queries.usage(runtime.pool, dimension, filters)
     if dimension == "user":
         found = reports.with_idle_users(found, runtime.view, filters)
+    if dimension == "key":
+        found = budgets.with_idle_keys(found, runtime.view, filters)
     rows = reports.usage_rows(reports.of_role(found, role, runtime.view), dimension, runtime.view)
     total = reports.total(rows)
+    extra: tuple[str, ...] = ()
+    if dimension == "key":
+        rows, extra = await _with_budgets(runtime, rows), budgets.BUDGET_COLUMNS
     if wants_csv(request):
-        columns = reports.NAMED[dimension] + reports.METRICS
+        columns = reports.NAMED[dimension] + reports.METRICS + extra
         lines = [*rows, {columns[0]: "total", **total}] if total_row else rows
         return csv_response(lines, columns, f"usage-by-{dimension}", csv_dialect)
     return {"by": dimension, **question.answer(), "rows": rows, "total": total}
+
+
+async def _with_budgets(runtime: LedgerRuntime, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    since = budgets.period_days(runtime.view, [r["key_id"] for r in rows])
+    used = await queries.used_since(runtime.pool, since)
+    return [budgets.with_budget(r, runtime.view, used) for r in rows]
 
 
 @router.get("/keys/{key_id}/chats", response_model=list[ChatRow], responses=CSV_RESPONSE)

@@ -102,22 +102,26 @@ def usage_rows(
 
 
 def with_idle_users(rows: list[dict[str, Any]], view: KeysView, f: Filters) -> list[dict[str, Any]]:
-    """A group's members (or a school's users) without usage in the period, as zero rows, so
-    a class list or staff list shows everyone; other questions are returned as they are."""
-    users = view.directory.users
-    if f.user_id or f.key_id or f.model:
+    """The users the filters name (a group's members, a school's or the scope's users, one
+    user) without usage in the period, as zero rows, so a class list or staff list shows
+    everyone; a question about a key or a model lists only who used it."""
+    if f.key_id or f.model:
         return rows
-    if f.group_id is not None:
-        group = view.directory.groups.get(f.group_id)
-        candidates = set(group.members) if group else set()
-    elif f.school_id is not None:
-        candidates = {u for u, user in users.items() if f.school_id in user.school_ids}
-    else:
-        return rows
-    idle = candidates - {r["user_id"] for r in rows}
+    idle = _users_asked(view, f) - {r["user_id"] for r in rows}
     zero = {m: 0 for m in METRICS[:4] + ("cost_micro_usd", "chats")}
     added = [{"user_id": u, **zero, "first_use": None, "last_use": None} for u in idle]
     return sorted(rows + added, key=lambda r: str(r["user_id"]))
+
+
+def _users_asked(view: KeysView, f: Filters) -> set[str]:
+    users = view.directory.users
+    if f.user_id is not None:
+        return {f.user_id}
+    if f.group_id is not None:
+        group = view.directory.groups.get(f.group_id)
+        return set(group.members) if group else set()
+    schools = {f.school_id} if f.school_id is not None else f.schools
+    return {u for u, user in users.items() if schools is None or set(user.school_ids) & schools}
 
 
 def of_role(rows: list[dict[str, Any]], role: Role | None, view: KeysView) -> list[dict[str, Any]]:

@@ -38,6 +38,16 @@ class UsageRow(Usage):
     time_zone: str | None = Field(
         None, description="The row's school's time zone, in which its days are counted"
     )
+    budget_usd: str | None = Field(None, description="Keys: the budget per period")
+    budget_micro_usd: int | None = None
+    used_this_period_usd: str | None = Field(None, description="Keys: spent since period_start")
+    used_this_period_micro_usd: int | None = None
+    remaining_usd: str | None = None
+    remaining_micro_usd: int | None = None
+    period_start: datetime | None = None
+    renews_at: datetime | None = Field(None, description="Keys: when the next period begins")
+    renewal: str | None = None
+    revoked: bool | None = None
 
 
 class Period(BaseModel):
