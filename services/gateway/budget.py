@@ -9,14 +9,14 @@ was admitted last (the single-gateway bound). Spend of other replicas arrives as
 
 from __future__ import annotations
 
-import calendar
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
-from contracts.events import BudgetRenewed, EventBase, KeyIssued, Renewal, RequestMetered
+from contracts.events import BudgetRenewed, EventBase, KeyIssued, RequestMetered
 from contracts.money import format_usd
+from contracts.periods import next_boundary
 from services.gateway.errors import InsufficientQuota
 from services.gateway.projection import KeyRecord, ask_for_more, format_time
 
@@ -108,20 +108,9 @@ class Budgets:
 
 
 def renews_at(key: KeyRecord, zone: ZoneInfo) -> datetime | None:
-    """When the key's next budget period begins, or None if it does not renew."""
-    local = key.period_start.astimezone(zone)
-    match key.renewal:
-        case Renewal.DAILY:
-            return local + timedelta(days=1)
-        case Renewal.WEEKLY:
-            return local + timedelta(days=7)
-        case Renewal.MONTHLY:
-            year, month = (
-                (local.year + 1, 1) if local.month == 12 else (local.year, local.month + 1)
-            )
-            day = min(local.day, calendar.monthrange(year, month)[1])
-            return local.replace(year=year, month=month, day=day)
-    return None
+    """When the key's next budget period begins (the school's midnight, Monday 00:00 or the
+    1st), or None if it does not renew."""
+    return next_boundary(key.renewal, key.period_start, zone)
 
 
 def exhausted_message(key: KeyRecord, spent_micro: int, zone: ZoneInfo) -> str:

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from zoneinfo import ZoneInfo
 
 import psycopg
 import structlog
 
+from contracts.periods import period_start
 from services.keys.domain import RenewBudget, decide
 from services.keys.handlers import Context, key_appends, school_time_zone
-from services.keys.periods import latest_boundary
 from services.keys.store import ConcurrencyError
 
 log = structlog.get_logger(__name__)
@@ -35,7 +36,8 @@ async def renew_due(ctx: Context) -> int:
 async def _renew_one(ctx: Context, key_id: uuid.UUID) -> int:
     for _ in range(3):
         state, now = ctx.model.keys[key_id], ctx.clock()
-        boundary = latest_boundary(state.renewal, now, school_time_zone(ctx.model, state.school_id))
+        zone = ZoneInfo(school_time_zone(ctx.model, state.school_id))
+        boundary = period_start(state.renewal, now, zone)
         if boundary is None:
             return 0
         events = decide(state, RenewBudget(boundary), now, ctx.new_id)

@@ -2,39 +2,33 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.responses import JSONResponse
-from nats.js import JetStreamContext
 
-from contracts.directory import Admin, Directory
 from contracts.events import Role
-from infra.admin_auth import admin_dependency
-from infra.database import Pool
 from infra.problems import problem
-from services.ledger import queries, reports, scope
+from services.ledger import api_activity, budgets, queries, reports, scope
+from services.ledger.deps import (
+    CurrentAdmin,
+    From,
+    LedgerRuntime,
+    Limit,
+    Runtime,
+    To,
+    refuse_unknown_query,
+    scoped,
+)
 from services.ledger.errors import InvalidParameter, LedgerError, NotFound
-from services.ledger.projection import KeysView
+from services.ledger.negotiate import CSV_RESPONSE, CsvDialect, Dialect, csv_response, wants_csv
 from services.ledger.queries import Dimension
 from services.ledger.reconcile import reconciliation
 from services.ledger.schemas import ChatRow, Reconciliation, RequestRow, UsageReport
-from services.ledger.settings import LedgerSettings
 
-
-@dataclass
-class LedgerRuntime:
-    """What request handlers need, opened by the lifespan."""
-
-    settings: LedgerSettings
-    pool: Pool
-    js: JetStreamContext
-    view: KeysView
+__all__ = ["LedgerRuntime", "install"]
 
 
 class By(StrEnum):
@@ -54,49 +48,16 @@ _DIMENSION: dict[By, Dimension] = {
     By.MODELS: "model",
     By.DAYS: "day",
 }
-CSV = {200: {"content": {"text/csv": {}}, "description": "JSON, or CSV for Accept: text/csv"}}
 
 
-def _runtime(request: Request) -> LedgerRuntime:
-    runtime: LedgerRuntime = request.app.state.runtime
-    return runtime
-
-
-def _directory(request: Request) -> Directory:
-    return _runtime(request).view.directory
-
-
-def _secret(request: Request) -> bytes:
-    return _runtime(request).settings.hash_secret.get_secret_value().encode()
-
-
-CurrentAdmin = Annotated[Admin, Depends(admin_dependency(_directory, _secret))]
-Runtime = Annotated[LedgerRuntime, Depends(_runtime)]
-From = Annotated[date | None, Query(alias="from", description="First UTC day (YYYY-MM-DD)")]
-To = Annotated[date | None, Query(description="Last UTC day, included (YYYY-MM-DD)")]
-Limit = Annotated[int, Query(ge=1, le=10_000)]
-
-
-def _wants_csv(request: Request) -> bool:
-    return "text/csv" in request.headers.get("accept", "")
-
-
-def _csv(rows: Sequence[dict[str, Any]], columns: Sequence[str], name: str) -> Response:
-    return Response(
-        reports.to_csv(rows, columns),
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
-    )
-
-
-router = APIRouter(tags=["reports"])
+router = APIRouter(tags=["reports"], dependencies=[Depends(refuse_unknown_query)])
 
 
 @router.get(
     "/reports/{by}",
     response_model=UsageReport,
     response_model_exclude_unset=True,
-    responses=CSV,  # type: ignore[arg-type]
+    responses=CSV_RESPONSE,
 )
 async def usage_report(
     by: By,
@@ -112,41 +73,55 @@ async def usage_report(
     key_id: UUID | None = None,
     model: str | None = None,
     role: Annotated[Role | None, Query(description="Only users (or keys) of this role")] = None,
+    csv_dialect: CsvDialect = Dialect.STANDARD,
+    total_row: Annotated[bool, Query(description="CSV: end with a row of totals")] = False,
 ) -> Any:
     """Requests, tokens, cost, chats, first and last use per user, key, group, school, model
-    or day over a period of whole UTC days, within the administrator's schools."""
+    or day over a period of whole days, each school's in its own time zone, within the
+    administrator's schools."""
     dimension = _DIMENSION[by]
     if role is not None and dimension not in ("user", "key"):
         raise InvalidParameter("'role' applies only to the users and keys reports.", field="role")
-    period = scope.period(from_, to, datetime.now(UTC).date())
-    asked = scope.Filters(period, None, school_id, group_id, user_id, key_id, model)
-    filters = scope.filters(admin, runtime.view, asked)
+    asked: dict[str, object] = {"school_id": school_id, "group_id": group_id}
+    asked |= {"user_id": user_id, "key_id": key_id, "model": model}
+    question = scoped(admin, runtime.view, from_, to, asked)
+    filters = question.filters
     found = await queries.usage(runtime.pool, dimension, filters)
     if dimension == "user":
         found = reports.with_idle_users(found, runtime.view, filters)
+    if dimension == "key":
+        found = budgets.with_idle_keys(found, runtime.view, filters)
     rows = reports.usage_rows(reports.of_role(found, role, runtime.view), dimension, runtime.view)
-    if _wants_csv(request):
-        return _csv(rows, reports.NAMED[dimension] + reports.METRICS, f"usage-by-{dimension}")
-    return {
-        "by": dimension,
-        "from": period.start,
-        "to": period.end,
-        "rows": rows,
-        "total": reports.total(rows),
-    }
+    total = reports.total(rows)
+    extra: tuple[str, ...] = ()
+    if dimension == "key":
+        rows, extra = await _with_budgets(runtime, rows), budgets.BUDGET_COLUMNS
+    if wants_csv(request):
+        columns = reports.NAMED[dimension] + reports.METRICS + extra
+        lines = [*rows, {columns[0]: "total", **total}] if total_row else rows
+        return csv_response(lines, columns, f"usage-by-{dimension}", csv_dialect)
+    return {"by": dimension, **question.answer(), "rows": rows, "total": total}
 
 
-@router.get("/keys/{key_id}/chats", response_model=list[ChatRow], responses=CSV)  # type: ignore[arg-type]
+async def _with_budgets(runtime: LedgerRuntime, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    since = budgets.period_days(runtime.view, [r["key_id"] for r in rows])
+    used = await queries.used_since(runtime.pool, since)
+    return [budgets.with_budget(r, runtime.view, used) for r in rows]
+
+
+@router.get("/keys/{key_id}/chats", response_model=list[ChatRow], responses=CSV_RESPONSE)
 async def key_chats(
     key_id: UUID, request: Request, admin: CurrentAdmin, runtime: Runtime, limit: Limit = 1000
 ) -> Any:
     """A key's chats: title, model, first and last activity, requests and cost."""
     scope.check_key(admin, runtime.view, key_id)
     rows = reports.chat_rows(await queries.key_chats(runtime.pool, key_id, limit), runtime.view)
-    return _csv(rows, reports.CHAT_COLUMNS, f"chats-{key_id}") if _wants_csv(request) else rows
+    return (
+        csv_response(rows, reports.CHAT_COLUMNS, f"chats-{key_id}") if wants_csv(request) else rows
+    )
 
 
-@router.get("/chats/{chat_id}/requests", response_model=list[RequestRow], responses=CSV)  # type: ignore[arg-type]
+@router.get("/chats/{chat_id}/requests", response_model=list[RequestRow], responses=CSV_RESPONSE)
 async def chat_requests(
     chat_id: UUID, request: Request, admin: CurrentAdmin, runtime: Runtime, limit: Limit = 1000
 ) -> Any:
@@ -155,7 +130,11 @@ async def chat_requests(
     if found is None or not admin.sees(found["school_id"]):
         raise NotFound(f"No chat {chat_id}.", field="chat_id")
     rows = reports.request_rows(await queries.chat_requests(runtime.pool, found, limit))
-    return _csv(rows, reports.REQUEST_COLUMNS, f"chat-{chat_id}") if _wants_csv(request) else rows
+    return (
+        csv_response(rows, reports.REQUEST_COLUMNS, f"chat-{chat_id}")
+        if wants_csv(request)
+        else rows
+    )
 
 
 @router.get("/reconciliation", response_model=Reconciliation, tags=["operations"])
@@ -182,3 +161,4 @@ def install(app: FastAPI) -> None:
 
     app.add_exception_handler(LedgerError, on_ledger_error)
     app.include_router(router)
+    app.include_router(api_activity.router)

@@ -67,10 +67,18 @@ def create_app(settings: LedgerSettings) -> FastAPI:
             batch_size=s.ingest_batch_size,
             ack_wait=s.ingest_ack_wait_seconds,
             on_written=count,
+            zone_of=view.time_zone,
         )
+
+        async def consume() -> None:
+            # Rows are rolled up on the school's local day, so the schools' zones must be
+            # known before the first batch is written.
+            await follower.caught_up.wait()
+            await consumer.run_forever()
+
         app.state.runtime = api.LedgerRuntime(s, pool, js, view)
         tasks = [
-            asyncio.create_task(consumer.run_forever(), name="ledger-consumer"),
+            asyncio.create_task(consume(), name="ledger-consumer"),
             asyncio.create_task(
                 maintain_forever(
                     pool,

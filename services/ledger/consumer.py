@@ -23,7 +23,7 @@ from contracts.codec import UnknownEvent, decode
 from contracts.events import EventBase
 from contracts.streams import USAGE
 from infra.database import Pool
-from services.ledger.rows import Batch, oldest_kept_month, split
+from services.ledger.rows import Batch, ZoneOf, oldest_kept_month, split, utc_everywhere
 from services.ledger.store import Written, ensure_partitions, write_batch
 
 log = structlog.get_logger(__name__)
@@ -44,6 +44,7 @@ class UsageConsumer:
         batch_size: int = 1000,
         ack_wait: float = 15,
         on_written: Callable[[Written, Batch], None] | None = None,
+        zone_of: ZoneOf = utc_everywhere,
     ) -> None:
         self._js = js
         self._pool = pool
@@ -52,6 +53,7 @@ class UsageConsumer:
         self._batch_size = batch_size
         self._ack_wait = ack_wait
         self._on_written = on_written
+        self._zone_of = zone_of
         self._partitions: set[date] = set()
         self._target = 0
         self.last_sequence = 0
@@ -124,7 +126,8 @@ class UsageConsumer:
     async def ingest(self, messages: list[Msg]) -> None:
         """Write the messages' events, retrying until committed, then ack every message."""
         events, rejected = _decode(messages)
-        batch = split(events, oldest_kept_month(self._today(), self._retention_months))
+        oldest_kept = oldest_kept_month(self._today(), self._retention_months)
+        batch = split(events, oldest_kept, self._zone_of)
         written = await self._write_until_committed(batch)
         if self._on_written is not None:
             self._on_written(written, batch)

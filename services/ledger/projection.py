@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 from uuid import UUID
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from contracts.directory import Directory
-from contracts.events import EventBase, KeyIssued
+from contracts.events import BudgetChanged, BudgetRenewed, EventBase, KeyIssued, KeyRevoked, Renewal
+
+UTC_ZONE = ZoneInfo("UTC")
 
 
 @dataclass(frozen=True)
@@ -18,6 +22,10 @@ class KeyFacts:
     user_id: str
     school_id: str
     group_id: str | None
+    budget_micro_usd: int = 0
+    renewal: Renewal = Renewal.NONE
+    period_start: datetime | None = None
+    revoked: bool = False
 
 
 @dataclass
@@ -29,12 +37,47 @@ class KeysView:
 
     def apply(self, event: EventBase) -> None:
         """Apply one ``KEYS`` event; the directory ignores what is not about it."""
-        if isinstance(event, KeyIssued):
-            self.keys[event.key_id] = KeyFacts(
-                event.key_id, event.key_hint, event.user_id, event.school_id, event.group_id
-            )
-        else:
-            self.directory.apply(event)
+        match event:
+            case KeyIssued():
+                self.keys[event.key_id] = KeyFacts(
+                    event.key_id,
+                    event.key_hint,
+                    event.user_id,
+                    event.school_id,
+                    event.group_id,
+                    event.budget_micro_usd,
+                    event.renewal,
+                    event.period_start,
+                )
+            case BudgetRenewed() | BudgetChanged() | KeyRevoked():
+                self._change_key(event)
+            case _:
+                self.directory.apply(event)
+
+    def _change_key(self, event: BudgetRenewed | BudgetChanged | KeyRevoked) -> None:
+        facts = self.keys.get(event.key_id)
+        if facts is None:
+            return
+        match event:
+            case BudgetRenewed():
+                facts = replace(
+                    facts, period_start=event.period_start, budget_micro_usd=event.budget_micro_usd
+                )
+            case BudgetChanged():
+                facts = replace(
+                    facts, budget_micro_usd=event.budget_micro_usd, renewal=event.renewal
+                )
+            case KeyRevoked():
+                facts = replace(facts, revoked=True)
+        self.keys[event.key_id] = facts
+
+    def time_zone(self, school_id: str | None) -> ZoneInfo:
+        """The school's time zone; UTC for a school (or zone) this ledger does not know."""
+        school = self.directory.schools.get(school_id or "")
+        try:
+            return ZoneInfo(school.time_zone) if school else UTC_ZONE
+        except (ZoneInfoNotFoundError, ValueError):
+            return UTC_ZONE
 
     def user_name(self, user_id: str | None) -> str:
         user = self.directory.users.get(user_id or "")

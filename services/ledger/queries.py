@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any, Literal
 from uuid import UUID
 
@@ -117,3 +118,17 @@ async def totals_per_key(pool: Pool) -> dict[UUID, tuple[int, int, str]]:
             row["key_id"]: (int(row["requests"]), int(row["cost"]), str(row["school_id"]))
             for row in await cursor.fetchall()
         }
+
+
+async def used_since(pool: Pool, since: dict[UUID, date]) -> dict[UUID, int]:
+    """Each key's cost (micro-USD) from its school day ``since`` on, to now."""
+    if not since:
+        return {}
+    async with pool.connection() as conn:
+        cursor = await conn.execute(
+            "SELECT u.key_id, sum(u.cost_micro_usd)::bigint AS cost FROM daily_usage u"
+            " JOIN unnest(%s::uuid[], %s::date[]) AS p(key_id, since)"
+            " ON u.key_id = p.key_id AND u.day >= p.since GROUP BY u.key_id",
+            (list(since), list(since.values())),
+        )
+        return {row["key_id"]: int(row["cost"]) for row in await cursor.fetchall()}

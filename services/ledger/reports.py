@@ -37,9 +37,10 @@ NAMED: dict[Dimension, tuple[str, ...]] = {
         "group_name",
         "school_id",
         "school_name",
+        "time_zone",
     ),
-    "group": ("group_id", "group_name", "school_id", "school_name"),
-    "school": ("school_id", "school_name"),
+    "group": ("group_id", "group_name", "school_id", "school_name", "time_zone"),
+    "school": ("school_id", "school_name", "time_zone"),
     "model": ("model",),
     "day": ("day",),
 }
@@ -80,9 +81,11 @@ def with_names(row: Mapping[str, Any], view: KeysView) -> dict[str, Any]:
     if "user_id" in row:
         named["user_name"] = view.user_name(row["user_id"])
     if "group_id" in row:
-        named["group_name"] = view.group_name(row["group_id"])
+        # A staff key has no group: no group name either (null, like its group_id).
+        named["group_name"] = view.group_name(row["group_id"]) if row["group_id"] else None
     if "school_id" in row:
         named["school_name"] = view.school_name(row["school_id"])
+        named["time_zone"] = view.time_zone(row["school_id"]).key
     if "key_id" in row:
         named["key_hint"] = view.key_hint(row["key_id"])
     if "cost_micro_usd" in row:
@@ -99,22 +102,26 @@ def usage_rows(
 
 
 def with_idle_users(rows: list[dict[str, Any]], view: KeysView, f: Filters) -> list[dict[str, Any]]:
-    """A group's members (or a school's users) without usage in the period, as zero rows, so
-    a class list or staff list shows everyone; other questions are returned as they are."""
-    users = view.directory.users
-    if f.user_id or f.key_id or f.model:
+    """The users the filters name (a group's members, a school's or the scope's users, one
+    user) without usage in the period, as zero rows, so a class list or staff list shows
+    everyone; a question about a key or a model lists only who used it."""
+    if f.key_id or f.model:
         return rows
-    if f.group_id is not None:
-        group = view.directory.groups.get(f.group_id)
-        candidates = set(group.members) if group else set()
-    elif f.school_id is not None:
-        candidates = {u for u, user in users.items() if f.school_id in user.school_ids}
-    else:
-        return rows
-    idle = candidates - {r["user_id"] for r in rows}
+    idle = _users_asked(view, f) - {r["user_id"] for r in rows}
     zero = {m: 0 for m in METRICS[:4] + ("cost_micro_usd", "chats")}
     added = [{"user_id": u, **zero, "first_use": None, "last_use": None} for u in idle]
     return sorted(rows + added, key=lambda r: str(r["user_id"]))
+
+
+def _users_asked(view: KeysView, f: Filters) -> set[str]:
+    users = view.directory.users
+    if f.user_id is not None:
+        return {f.user_id}
+    if f.group_id is not None:
+        group = view.directory.groups.get(f.group_id)
+        return set(group.members) if group else set()
+    schools = {f.school_id} if f.school_id is not None else f.schools
+    return {u for u, user in users.items() if schools is None or set(user.school_ids) & schools}
 
 
 def of_role(rows: list[dict[str, Any]], role: Role | None, view: KeysView) -> list[dict[str, Any]]:
@@ -151,10 +158,10 @@ def request_rows(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     return [_pick(with_names(row, KeysView()), REQUEST_COLUMNS) for row in rows]
 
 
-def to_csv(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> str:
+def to_csv(rows: Sequence[Mapping[str, Any]], columns: Sequence[str], sep: str = ",") -> str:
     """CSV with a header row; times in ISO 8601, empty cells for missing values."""
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
+    writer = csv.writer(out, delimiter=sep, lineterminator="\r\n")
     writer.writerow(columns)
     for row in rows:
         writer.writerow([_cell(row.get(c)) for c in columns])

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from contracts.events import ChatCreated, EventBase, RequestMetered
 
@@ -27,8 +28,26 @@ REQUEST_COLUMNS = (
     "stream",
     "latency_ms",
     "gateway_id",
+    "day",
 )
-CHAT_COLUMNS = ("chat_id", "key_id", "user_id", "school_id", "group_id", "model", "title", "at")
+CHAT_COLUMNS = (
+    "chat_id",
+    "key_id",
+    "user_id",
+    "school_id",
+    "group_id",
+    "model",
+    "title",
+    "at",
+    "day",
+)
+ZoneOf = Callable[[str], ZoneInfo]
+UTC_ZONE = ZoneInfo("UTC")
+
+
+def utc_everywhere(school_id: str) -> ZoneInfo:
+    """Every school in UTC: the zone lookup of a ledger that knows no directory."""
+    return UTC_ZONE
 
 
 @dataclass
@@ -38,6 +57,7 @@ class Batch:
     requests: list[RequestMetered] = field(default_factory=list)
     chats: list[ChatCreated] = field(default_factory=list)
     expired: int = 0
+    zone_of: ZoneOf = utc_everywhere
 
     @property
     def months(self) -> set[date]:
@@ -45,9 +65,14 @@ class Batch:
         return {month_of(r.at) for r in self.requests}
 
 
-def split(events: Iterable[EventBase], oldest_kept: date | None) -> Batch:
-    """Sort usage events into a batch; a request before ``oldest_kept`` is counted, not kept."""
-    batch = Batch()
+def split(
+    events: Iterable[EventBase], oldest_kept: date | None, zone_of: ZoneOf = utc_everywhere
+) -> Batch:
+    """Sort usage events into a batch; a request before ``oldest_kept`` is counted, not kept.
+
+    ``zone_of`` gives a school's time zone: rows are rolled up on the school's local day.
+    """
+    batch = Batch(zone_of=zone_of)
     for event in events:
         if isinstance(event, RequestMetered):
             if oldest_kept is not None and event.at.astimezone(UTC).date() < oldest_kept:
@@ -61,16 +86,25 @@ def split(events: Iterable[EventBase], oldest_kept: date | None) -> Batch:
     return batch
 
 
-def request_columns(requests: Sequence[RequestMetered]) -> list[list[Any]]:
+def local_day(moment: datetime, school_id: str, zone_of: ZoneOf) -> date:
+    """The day a moment falls on in the school's time zone."""
+    return moment.astimezone(zone_of(school_id)).date()
+
+
+def request_columns(
+    requests: Sequence[RequestMetered], zone_of: ZoneOf = utc_everywhere
+) -> list[list[Any]]:
     """Column arrays (one list per column of ``REQUEST_COLUMNS``) for an ``unnest`` insert."""
-    unique = {(r.request_id, r.at): r for r in requests}.values()
-    return [[getattr(r, name) for r in unique] for name in REQUEST_COLUMNS]
+    unique = list({(r.request_id, r.at): r for r in requests}.values())
+    days = [local_day(r.at, r.school_id, zone_of) for r in unique]
+    return [[getattr(r, name) for r in unique] for name in REQUEST_COLUMNS[:-1]] + [days]
 
 
-def chat_columns(chats: Sequence[ChatCreated]) -> list[list[Any]]:
+def chat_columns(chats: Sequence[ChatCreated], zone_of: ZoneOf = utc_everywhere) -> list[list[Any]]:
     """Column arrays (one list per column of ``CHAT_COLUMNS``), one row per chat."""
-    unique = {c.chat_id: c for c in chats}.values()
-    return [[getattr(c, name) for c in unique] for name in CHAT_COLUMNS]
+    unique = list({c.chat_id: c for c in chats}.values())
+    days = [local_day(c.at, c.school_id, zone_of) for c in unique]
+    return [[getattr(c, name) for c in unique] for name in CHAT_COLUMNS[:-1]] + [days]
 
 
 def month_of(moment: datetime | date) -> date:

@@ -7,8 +7,9 @@ exist (404), so a scope probe learns nothing.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
 from contracts.directory import Admin
 from services.ledger.errors import InvalidParameter, NotFound
@@ -17,7 +18,7 @@ from services.ledger.projection import KeysView
 
 @dataclass(frozen=True)
 class Period:
-    """Whole UTC days, both ends included."""
+    """Whole days in each school's own time zone, both ends included."""
 
     start: date
     end: date
@@ -55,7 +56,8 @@ def check_school(admin: Admin, view: KeysView, school_id: str) -> None:
 
 def check_group(admin: Admin, view: KeysView, group_id: str) -> None:
     """404 unless the group exists and its school is in scope."""
-    if not admin.sees(view.directory.school_of_group(group_id)):
+    school_id = view.directory.school_of_group(group_id)
+    if school_id is None or not admin.sees(school_id):
         raise NotFound(f"No group {group_id!r}.", field="group_id")
 
 
@@ -92,3 +94,38 @@ def filters(admin: Admin, view: KeysView, asked: Filters) -> Filters:
         asked.key_id,
         asked.model,
     )
+
+
+def schools_in_question(view: KeysView, f: Filters) -> list[str]:
+    """The schools a report's rows can come from: the narrowest filter's, else the scope's."""
+    directory = view.directory
+    if f.key_id is not None:
+        return [view.keys[f.key_id].school_id]
+    if f.school_id is not None:
+        return [f.school_id]
+    if f.group_id is not None:
+        return [s for s in [directory.school_of_group(f.group_id)] if s is not None]
+    seen = sorted(directory.schools if f.schools is None else f.schools & set(directory.schools))
+    if f.user_id is not None:
+        user = directory.users[f.user_id]
+        return [s for s in seen if s in user.school_ids]
+    return seen
+
+
+def time_zones(view: KeysView, schools: list[str]) -> dict[str, str]:
+    """Each school's time zone name, as reports state it."""
+    return {s: view.time_zone(s).key for s in schools}
+
+
+def today(zones: dict[str, str], now: datetime) -> date:
+    """The latest local date among the schools' zones (UTC's without schools), so a default
+    period ending "today" leaves no school's today out."""
+    return max(
+        (now.astimezone(view_zone(z)).date() for z in set(zones.values())),
+        default=now.date(),
+    )
+
+
+def view_zone(name: str) -> ZoneInfo:
+    """A zone by name (names here come from ``time_zones``, so they exist)."""
+    return ZoneInfo(name)

@@ -34,6 +34,7 @@ _TYPES = {
     "status": "integer",
     "stream": "boolean",
     "latency_ms": "bigint",
+    "day": "date",
 }
 
 
@@ -60,11 +61,11 @@ _ADD_REQUESTS = ", ".join(
 )
 
 
-def _rollup(table: str, moment: str, metrics: dict[str, str], add: str) -> str:
-    """Fold the CTE ``new`` into a rollup table; ORDER BY gives concurrent ledgers the same
-    row-lock order, so two replicas never deadlock."""
+def _rollup(table: str, day: str, metrics: dict[str, str], add: str) -> str:
+    """Fold the CTE ``new`` into a rollup table on the school's local ``day`` column; ORDER BY
+    gives concurrent ledgers the same row-lock order, so two replicas never deadlock."""
     keys, attributes = _ROLLUPS[table]
-    expressions = [f"({moment} AT TIME ZONE 'UTC')::date" if k == "day" else k for k in keys]
+    expressions = [day if k == "day" else k for k in keys]
     positions = ", ".join(str(n + 1) for n in range(len(keys)))
     return (
         f"INSERT INTO {table} AS r ({', '.join(keys + attributes + tuple(metrics))})"
@@ -82,8 +83,8 @@ WITH new AS (
     SELECT * FROM unnest({_unnest(REQUEST_COLUMNS)})
     ON CONFLICT DO NOTHING
     RETURNING *
-), daily AS ({_rollup("daily_usage", "at", _REQUEST_METRICS, _ADD_REQUESTS)}
-), daily_groups AS ({_rollup("daily_group_usage", "at", _REQUEST_METRICS, _ADD_REQUESTS)}
+), daily AS ({_rollup("daily_usage", "day", _REQUEST_METRICS, _ADD_REQUESTS)}
+), daily_groups AS ({_rollup("daily_group_usage", "day", _REQUEST_METRICS, _ADD_REQUESTS)}
 ), chat_totals AS (
     INSERT INTO chats AS r (chat_id, key_id, user_id, school_id, group_id, model, requests,
         prompt_tokens, completion_tokens, cached_tokens, cost_micro_usd, first_at, last_at)
@@ -103,14 +104,15 @@ _ADD_CHATS = "chats = r.chats + excluded.chats"
 _INSERT_CHATS = f"""
 WITH new AS (
     INSERT INTO chats AS c (chat_id, key_id, user_id, school_id, group_id, model, title,
-        created_at)
+        created_at, created_day)
     SELECT * FROM unnest({_unnest(CHAT_COLUMNS)}) ORDER BY 1
     ON CONFLICT (chat_id) DO UPDATE SET title = excluded.title,
-        created_at = excluded.created_at, model = excluded.model
+        created_at = excluded.created_at, model = excluded.model,
+        created_day = excluded.created_day
     WHERE c.created_at IS NULL
-    RETURNING chat_id, key_id, user_id, school_id, group_id, model, created_at
-), daily AS ({_rollup("daily_usage", "created_at", _CHATS, _ADD_CHATS)}
-), daily_groups AS ({_rollup("daily_group_usage", "created_at", _CHATS, _ADD_CHATS)}
+    RETURNING chat_id, key_id, user_id, school_id, group_id, model, created_at, created_day
+), daily AS ({_rollup("daily_usage", "created_day", _CHATS, _ADD_CHATS)}
+), daily_groups AS ({_rollup("daily_group_usage", "created_day", _CHATS, _ADD_CHATS)}
 )
 SELECT count(*) AS inserted FROM new
 """
@@ -129,9 +131,11 @@ async def write_batch(pool: Pool, batch: Batch) -> Written:
     async with pool.connection() as conn, conn.transaction():
         requests = chats = 0
         if batch.requests:
-            requests = await _count(conn, _INSERT_REQUESTS, request_columns(batch.requests))
+            requests = await _count(
+                conn, _INSERT_REQUESTS, request_columns(batch.requests, batch.zone_of)
+            )
         if batch.chats:
-            chats = await _count(conn, _INSERT_CHATS, chat_columns(batch.chats))
+            chats = await _count(conn, _INSERT_CHATS, chat_columns(batch.chats, batch.zone_of))
         return Written(requests, chats)
 
 

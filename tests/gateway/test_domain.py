@@ -77,7 +77,7 @@ def test_concurrent_reservations_stop_once_the_budget_is_held() -> None:
     with pytest.raises(InsufficientQuota) as caught:
         budgets.reserve(key, 300, T0, ZONE)
     assert "budget of $0.001" in caught.value.message
-    assert "2026-02-28 10:00 (Europe/Amsterdam)" in caught.value.message
+    assert "renews on 2026-02-01 00:00 (Europe/Amsterdam)" in caught.value.message
     for reservation in held:
         budgets.settle(reservation, uuid.uuid4(), 200)
     assert budgets.account(event.key_id).spent_micro == 800
@@ -108,10 +108,10 @@ def test_renewal_starts_a_new_period_and_older_spend_does_not_count() -> None:
     assert budgets.account(event.key_id).spent_micro == 0
 
 
-def test_renewal_dates() -> None:
+def test_a_monthly_key_renews_on_the_first_at_the_schools_midnight() -> None:
     projection, _, event = setup()
     key = projection.authenticate(event.key_hash, T0)
-    assert renews_at(key, ZONE) == datetime(2026, 2, 28, 10, 0, tzinfo=ZONE)
+    assert renews_at(key, ZONE) == datetime(2026, 2, 1, 0, 0, tzinfo=ZONE)
     projection.apply(
         BudgetChanged(
             event_id=uuid.uuid4(), occurred_at=T0, key_id=event.key_id,

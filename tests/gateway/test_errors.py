@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import httpx
 import openai
@@ -10,6 +11,7 @@ import pytest
 from nats.js import JetStreamContext
 
 from contracts.apikeys import generate_key
+from contracts.events import Renewal
 from tests.fakes.upstream import FakeUpstream
 from tests.gateway.conftest import Gateway, issue_key, metered, now, start_gateway
 
@@ -111,6 +113,21 @@ async def test_exhausted_budget_is_402_naming_the_budget(
     assert error.status_code == 402 and error.code == "insufficient_quota"
     assert "budget of $0.0001" in error.message and "does not renew" in error.message
     assert error.response.headers["x-should-retry"] == "false"
+
+
+async def test_exhausted_weekly_budget_says_it_renews_on_monday_at_the_schools_midnight(
+    gateway: Gateway, js: JetStreamContext
+) -> None:
+    key, _ = await issue_key(js, budget_micro_usd=100, renewal=Renewal.WEEKLY)
+    client = gateway.client(key)
+    await client.chat.completions.create(**CHAT)  # type: ignore[call-overload]
+    with pytest.raises(openai.APIStatusError) as caught:
+        await client.chat.completions.create(**CHAT)  # type: ignore[call-overload]
+    zone = ZoneInfo("Europe/Amsterdam")  # the test school's zone
+    today = datetime.now(zone).date()
+    monday = today + timedelta(days=7 - today.weekday())
+    assert caught.value.status_code == 402
+    assert f"It renews on {monday.isoformat()} 00:00 (Europe/Amsterdam)." in caught.value.message
 
 
 async def test_upstream_error_passes_through_with_its_status_and_body(

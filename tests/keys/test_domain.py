@@ -5,14 +5,15 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from contracts.events import BudgetRenewed, KeyIssued, KeyRevoked, Renewal, Role
+from contracts.periods import period_start
 from services.keys import confirm, rules
 from services.keys.domain import IssueKey, KeyState, RenewBudget, Status, decide, evolve
 from services.keys.errors import Conflict, InvalidInput, StaleConfirmation
-from services.keys.periods import latest_boundary
 
 NOW = datetime(2030, 3, 6, 10, tzinfo=UTC)  # a Wednesday
 
@@ -94,13 +95,13 @@ def test_status_precedence() -> None:
     ],
 )
 def test_boundaries_are_local_midnights(renewal: Renewal, zone: str, expected: object) -> None:
-    assert latest_boundary(renewal, NOW, zone) == expected
+    assert period_start(renewal, NOW, ZoneInfo(zone)) == expected
 
 
 def test_a_boundary_across_a_dst_change_is_local_midnight() -> None:
     # 30 March 2030 to 31 March: Amsterdam moves from UTC+1 to UTC+2 at 02:00.
     after = datetime(2030, 3, 31, 12, tzinfo=UTC)
-    assert latest_boundary(Renewal.DAILY, after, "Europe/Amsterdam") == datetime(
+    assert period_start(Renewal.DAILY, after, ZoneInfo("Europe/Amsterdam")) == datetime(
         2030, 3, 30, 23, tzinfo=UTC
     )
 
