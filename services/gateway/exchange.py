@@ -18,6 +18,7 @@ from services.gateway.limits import RateLimiter
 from services.gateway.pricing import Model, Usage
 from services.gateway.projection import KeyProjection, KeyRecord
 from services.gateway.tokens import estimate_prompt_tokens
+from services.gateway.validation import choices
 
 log = structlog.get_logger(__name__)
 
@@ -110,7 +111,8 @@ class Exchange:
         try:
             requested = body.get("max_completion_tokens") or body.get("max_tokens")
             cap = model.output_cap(requested if isinstance(requested, int) else None)
-            cap = cap if generates else 0
+            # Each of the ``n`` answers may use the whole output cap.
+            cap = cap * choices(body) if generates else 0
             amount = model.max_cost_micro(estimate_prompt_tokens(raw), cap)
             zone = state.projection.time_zone(key.school_id)
             reservation = state.budgets.reserve(key, amount, state.now(), zone)

@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from contracts.streams import KEYS
+from infra import supervise as supervised
 from infra.database import migrate, open_pool
 from infra.follow import Follower
 from infra.messaging import connect, ensure_streams
@@ -70,20 +71,21 @@ def create_app(settings: LedgerSettings) -> FastAPI:
         )
         app.state.runtime = api.LedgerRuntime(s, pool, js, view)
         tasks = [
-            asyncio.create_task(consumer.run_forever(), name="ledger-consumer"),
-            asyncio.create_task(
-                maintain_forever(
+            supervised.start("ledger-consumer", consumer.run, healthy=consumer.caught_up),
+            supervised.start(
+                "ledger-maintenance",
+                lambda: maintain_forever(
                     pool,
                     _today,
                     s.partitions_ahead,
                     s.retention_months,
                     s.maintenance_interval_seconds,
                 ),
-                name="ledger-maintenance",
             ),
             readiness.watch("keys", follower.caught_up),
             readiness.watch("usage", consumer.caught_up),
         ]
+        readiness.check("nats", lambda: bool(nc.is_connected))
         position.set_function(lambda: consumer.last_sequence)
         try:
             yield

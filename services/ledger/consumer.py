@@ -15,7 +15,6 @@ import psycopg
 import structlog
 from nats.aio.msg import Msg
 from nats.errors import Error as NatsError
-from nats.errors import TimeoutError as NatsTimeout
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
@@ -57,18 +56,11 @@ class UsageConsumer:
         self.last_sequence = 0
         self.caught_up = asyncio.Event()
 
-    async def run_forever(self) -> None:
-        """``run()``, restarted after an unexpected error, which is logged, never swallowed."""
-        while True:
-            try:
-                await self.run()
-            except Exception:
-                # Nothing was acked that was not committed, so starting over loses nothing.
-                log.exception("usage_consumer_failed")
-                await asyncio.sleep(1)
-
     async def run(self) -> None:
-        """Bind the durable consumer, then fetch and ingest batches until cancelled."""
+        """Bind the durable consumer, then fetch and ingest batches until cancelled.
+
+        Run it under ``infra.supervise``: nothing was acked that was not committed, so after
+        an unexpected error starting over loses nothing."""
         self._target = (await self._js.stream_info(USAGE.name)).state.last_seq
         subscription = await self._js.pull_subscribe(
             f"{USAGE.subject_prefix}.>",
@@ -107,8 +99,10 @@ class UsageConsumer:
             try:
                 # An empty list is possible too (the server's "no messages" status).
                 await fetched.put(await subscription.fetch(self._batch_size, timeout=1) or None)
-            except NatsTimeout:
-                await fetched.put(None)  # nothing waiting
+            except TimeoutError:
+                # Nothing waiting: nats-py raises its own TimeoutError or asyncio's (the
+                # builtin, which its own subclasses), depending on where the wait ended.
+                await fetched.put(None)
             except NatsError as exc:
                 log.warning("usage_fetch_failed", error=type(exc).__name__)
                 await asyncio.sleep(0.5)
@@ -145,6 +139,7 @@ class UsageConsumer:
                 # PostgreSQL is away (or refuses this batch): nothing was acked, so keep the
                 # batch and try again rather than lose it; a crash meanwhile only means
                 # JetStream redelivers it.
+                self.caught_up.clear()  # /readyz: red until a batch is written again
                 log.warning("ledger_write_failed", error=str(exc), retry_in=backoff)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
