@@ -170,7 +170,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         js = nc.jetstream()
         await ensure_streams(js)
         meter = _open_meter(settings, nc, budgets, metrics)
-        state.record = meter.record
+        state.record, state.intend, state.fulfil = meter.record, meter.intend, meter.fulfil
         upstream = Upstream(
             models, settings.upstream_timeout_seconds, settings.upstream_connect_timeout_seconds
         )

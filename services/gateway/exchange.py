@@ -39,6 +39,9 @@ class State:
     now: Callable[[], datetime]
     new_id: Callable[[], UUID]
     ready: Callable[[], bool] = lambda: True
+    # The write-ahead intent of a request (journaled before forwarding) and its release.
+    intend: Callable[[RequestMetered], object] = lambda event: None
+    fulfil: Callable[[object], None] = lambda intent: None
     monotonic: Callable[[], float] = time.monotonic
 
 
@@ -91,6 +94,8 @@ class Exchange:
     started: float
     chat_id: UUID | None = None
     closed: bool = field(default=False)
+    output_cap: int = 0
+    intent: object = None
 
     @classmethod
     def admit(
@@ -120,7 +125,14 @@ class Exchange:
             state.limiter.release(key.key_id)
             raise
         stream = body.get("stream") is True
-        return cls(state, key, model, raw, stream, reservation, state.new_id(), state.monotonic())
+        request_id, started = state.new_id(), state.monotonic()
+        return cls(state, key, model, raw, stream, reservation, request_id, started, output_cap=cap)
+
+    def intend(self) -> None:
+        """Journal what this request may cost before it is forwarded: if the gateway dies
+        before its outcome, the next start meters it at this estimate (the reservation)."""
+        usage = Usage(estimate_prompt_tokens(self.raw), self.output_cap, estimated=True)
+        self.intent = self.state.intend(self._metered(usage, 200, self.reservation.amount_micro))
 
     def chat_created(self, chat_id: UUID, title: str | None) -> None:
         """Publish the start of a chat this request began."""
@@ -149,6 +161,7 @@ class Exchange:
         state.budgets.settle(self.reservation, self.request_id, cost)
         state.limiter.release(self.key.key_id)
         state.record(self._metered(usage, status, cost))
+        state.fulfil(self.intent)
         log.info(
             "request_metered",
             request_id=str(self.request_id),
@@ -165,6 +178,7 @@ class Exchange:
             self.closed = True
             self.state.budgets.release(self.reservation)
             self.state.limiter.release(self.key.key_id)
+            self.state.fulfil(self.intent)
 
     def _metered(self, usage: Usage, status: int, cost: int) -> RequestMetered:
         key = self.key

@@ -79,6 +79,7 @@ class Proxy:
             if path == CHAT_PATH:
                 self._observe_chat(exchange, request.headers, body)
             content, wants_usage = upstream_body(raw, body, model)
+            exchange.intend()
             outgoing = self.upstream.build(model, path, content, exchange.request_id)
             timing.sending()
             response = await self.upstream.send(outgoing)

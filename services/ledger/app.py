@@ -18,7 +18,7 @@ from infra.follow import Follower
 from infra.messaging import connect, ensure_streams
 from infra.observability import Readiness, health_router
 from infra.problems import install_problem_handlers
-from services.ledger import api
+from services.ledger import api, dead_letters
 from services.ledger.consumer import UsageConsumer
 from services.ledger.maintenance import maintain, maintain_forever
 from services.ledger.projection import KeysView
@@ -68,6 +68,7 @@ def create_app(settings: LedgerSettings) -> FastAPI:
             batch_size=s.ingest_batch_size,
             ack_wait=s.ingest_ack_wait_seconds,
             on_written=count,
+            on_dead=events.labels("dead_letter").inc,
         )
         app.state.runtime = api.LedgerRuntime(s, pool, js, view)
         tasks = [
@@ -102,4 +103,5 @@ def create_app(settings: LedgerSettings) -> FastAPI:
     install_problem_handlers(app)
     app.include_router(health_router(readiness, registry))
     api.install(app)
+    app.include_router(dead_letters.router)
     return app

@@ -10,6 +10,7 @@ import httpx
 import pytest
 from nats.js import JetStreamContext
 
+from services.gateway.chats import title
 from tests.fakes.upstream import FakeUpstream
 from tests.gateway.conftest import Gateway, issue_key, metered
 
@@ -145,3 +146,7 @@ async def wait_metered(js: JetStreamContext, count: int) -> list[Any]:
     # Metering is published in order: a refused request metered before the next one served
     # would be here by now.
     return events
+
+
+def test_a_chat_title_holds_no_control_characters() -> None:
+    assert title("\u0007fix\u0001 my\u001b[31m loop\u0000\nsecond line") == "fix my[31m loop"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator
 
 import httpx
@@ -15,6 +16,7 @@ from infra.embedded import EmbeddedPostgres
 from tests.ledger.conftest import (
     ALICE,
     BOB,
+    TOKEN_A,
     Ledger,
     directory_events,
     publish,
@@ -64,3 +66,34 @@ async def test_usage_metered_while_postgresql_is_down_is_ingested_after_it_retur
     ledger.pool = await open_pool(url, "ledger", max_size=2)
     await ledger.wait_ingested(14)
     assert await ledger.total("cost_micro_usd") == 5 * 100 + 9 * 7
+
+
+async def test_a_poison_event_is_dead_lettered_and_the_rest_flows_on(
+    ledger: Ledger, js: JetStreamContext
+) -> None:
+    before = await ledger.get("/metrics")
+    chat = uuid.uuid4()
+    poison = ALICE.chat(chat, "fix\u0000this")  # PostgreSQL cannot store a NUL in text
+    await publish(js, [ALICE.metered(100), poison, *(BOB.metered(7) for _ in range(20))])
+    await publish(js, [raw_garbage := BOB.metered(1)])
+    await js.publish("coding.usage.request_metered", b"{not json", headers={"Nats-Msg-Id": "x"})
+    await ledger.wait_ingested(22)
+    await ledger.consumer_settled()
+
+    assert await ledger.total("cost_micro_usd") == 100 + 20 * 7 + raw_garbage.cost_micro_usd
+    letters = (await ledger.get("/dead-letters")).json()
+    assert [letter["sequence"] for letter in letters] == [24, 2]
+    assert letters[0]["error"].startswith("unreadable event")
+    assert letters[1]["error"].startswith("CharacterNotInRepertoire")
+    assert str(chat) in letters[1]["payload"] and "\\u0000" in letters[1]["payload"]
+    assert dead_letter_count(await ledger.get("/metrics")) == dead_letter_count(before) + 2
+    assert (await ledger.client.get("/readyz")).status_code == 200
+    # A scoped administrator may not read them: they hold every school's usage.
+    assert (await ledger.get("/dead-letters", token=TOKEN_A)).status_code == 403
+
+
+def dead_letter_count(metrics: httpx.Response) -> float:
+    for line in metrics.text.splitlines():
+        if line.startswith('ledger_usage_events_total{outcome="dead_letter"}'):
+            return float(line.split()[-1])
+    return 0.0
