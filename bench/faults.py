@@ -133,7 +133,7 @@ class Bench:
     def issue_keys(self, count: int, prefix: str) -> list[tuple[str, str]]:
         users = [
             {"user_id": f"{prefix}{n}", "role": "student", "given_name": "S", "family_name": str(n)}
-            | {"school_ids": ["bench"]}
+            | {"school_ids": ["bench"], "account": f"{prefix}{n}@bench.example"}
             for n in range(count)
         ]
         with self.admin() as admin:
@@ -142,11 +142,11 @@ class Bench:
                 if reply.status_code != 401:
                     break
                 time.sleep(0.1)
-            reply.raise_for_status()
+            assert reply.status_code == 200, reply.text
             issued = []
             for user in users:
                 key = admin.post(f"/users/{user['user_id']}/keys", json={"budget_usd": "100.00"})
-                key.raise_for_status()
+                assert key.status_code == 201, key.text
                 issued.append((key.json()["key_id"], key.json()["key"]))
         return issued
 
@@ -194,7 +194,8 @@ async def run_scenario(
     print(f"{name}: healed", flush=True)
     await asyncio.sleep(3)
     scenario.last = len(bench.fake.headers)
-    scenario.refused_after_ms = await revocation_ms(bench, f"rev-{name}-")
+    slug = "".join(c for c in name.lower() if c.isalnum())[:12]
+    scenario.refused_after_ms = await revocation_ms(bench, f"rev-{slug}-")
     return scenario
 
 
