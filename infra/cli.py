@@ -86,11 +86,9 @@ def up(
         stack.wait_ready()
         token = stack.bootstrap_admin()
         _print_urls(stack, token)
-        while all(p.poll() is None for p in stack.processes.values()):
+        while True:
+            stack.supervise(lambda line: typer.echo(f"up: {line}", err=True))
             time.sleep(0.5)
-        failed = [n for n, p in stack.processes.items() if p.poll() is not None]
-        typer.echo(f"stopping: {', '.join(failed)} exited (see {data_dir / 'logs'})", err=True)
-        raise typer.Exit(1)
     except _Stop:
         typer.echo("stopping ...")
     except (RuntimeError, TimeoutError) as exc:

@@ -24,6 +24,12 @@ async def open_pool(url: str, schema: str, max_size: int = 10) -> Pool:
         min_size=1,
         max_size=max_size,
         kwargs={"options": _schema_options(schema), "row_factory": dict_row},
+        # After a PostgreSQL restart the idle connections are dead: checked before use,
+        # they are replaced instead of failing the next request.
+        check=Pool.check_connection,
+        # With PostgreSQL away a caller fails after this long rather than 30 s: a request
+        # gets its error sooner, and a background task reports the outage (readiness red).
+        timeout=5,
         open=False,
     )
     await pool.open(wait=True, timeout=30)

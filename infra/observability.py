@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
+from collections.abc import Callable
 
 import structlog
 from fastapi import APIRouter, Response
@@ -47,10 +48,16 @@ def configure_logging(level: str = "INFO") -> None:
 
 
 class Readiness:
-    """Named conditions that must all hold before a service says it is ready."""
+    """Named conditions that must all hold before a service says it is ready.
+
+    A watched event or a check counts while it holds, not once: a background task that
+    loses its database clears its event, and ``/readyz`` is red until it is set again.
+    """
 
     def __init__(self, *conditions: str) -> None:
         self._pending = set(conditions)
+        self._events: dict[str, asyncio.Event] = {}
+        self._checks: dict[str, Callable[[], bool]] = {}
 
     def done(self, condition: str) -> None:
         """Mark a condition as met."""
@@ -61,7 +68,8 @@ class Readiness:
         self._pending.add(condition)
 
     def watch(self, condition: str, event: asyncio.Event) -> asyncio.Task[None]:
-        """Mark ``condition`` met once ``event`` is set (keep the task until shutdown)."""
+        """``condition`` holds while ``event`` is set (keep the task until shutdown)."""
+        self._events[condition] = event
 
         async def wait() -> None:
             await event.wait()
@@ -69,13 +77,20 @@ class Readiness:
 
         return asyncio.create_task(wait(), name=f"ready:{condition}")
 
+    def check(self, condition: str, holds: Callable[[], bool]) -> None:
+        """``condition`` holds while ``holds()`` is true (e.g. a connection is up)."""
+        self._checks[condition] = holds
+
     @property
     def ready(self) -> bool:
-        return not self._pending
+        return not self.pending
 
     @property
     def pending(self) -> list[str]:
-        return sorted(self._pending)
+        waiting = set(self._pending)
+        waiting.update(name for name, event in self._events.items() if not event.is_set())
+        waiting.update(name for name, holds in self._checks.items() if not holds())
+        return sorted(waiting)
 
 
 def health_router(readiness: Readiness, registry: CollectorRegistry) -> APIRouter:

@@ -1,7 +1,14 @@
-"""``aischool up``: the whole system on one machine, on loopback, from one data folder."""
+"""``aischool up``: the whole system on one machine, on loopback, from one data folder.
+
+``up`` is a small supervisor: a child that exits (a service, NATS or PostgreSQL) is started
+again after a backoff and the console says so; Ctrl-C stops the services first (gateway,
+keys, documents, ledger: each flushes to NATS), then NATS, then PostgreSQL, and kills
+whatever a service left in its process group (the documents service's render workers).
+"""
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import secrets
@@ -9,14 +16,20 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 
 from infra.embedded import EmbeddedNats, EmbeddedPostgres, free_port, port_is_free
+from infra.supervise import Backoff
 
 SERVICES = {"gateway": 8100, "keys": 8101, "ledger": 8102, "documents": 8103}
+# Stopped in this order: whoever takes requests first, the last consumer of USAGE last.
+STOP_ORDER = ("gateway", "keys", "documents", "ledger")
+# A child that ran this long before exiting was healthy: its next restart is quick again.
+STABLE_SECONDS = 60.0
 NATS_PORT = 14222
 POSTGRES_PORT = 15432
 DATABASE = "aischool"
@@ -55,6 +68,7 @@ class Stack:
     postgres: EmbeddedPostgres | None = None
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     ports: dict[str, int] = field(default_factory=dict)
+    restarts: dict[str, Restart] = field(default_factory=dict)
 
     def start_servers(self) -> None:
         if self.nats_url is None:
@@ -82,19 +96,67 @@ class Stack:
 
     def start_services(self) -> None:
         self.ports = {name: _port(port) for name, port in SERVICES.items()}
-        env = self.environment()
-        logs = self.data_dir / "logs"
-        logs.mkdir(exist_ok=True)
-        for name, port in self.ports.items():
-            with (logs / f"{name}.log").open("ab") as log:
-                self.processes[name] = subprocess.Popen(
-                    [sys.executable, "-m", "infra.cli", name, "serve", "--port", str(port)],
-                    env=env,
-                    stdout=log,
-                    stderr=log,
-                    start_new_session=True,
-                    preexec_fn=_die_with_parent,  # noqa: PLW1509
-                )
+        (self.data_dir / "logs").mkdir(exist_ok=True)
+        for name in self.ports:
+            self.start_service(name)
+
+    def start_service(self, name: str) -> None:
+        """Start (or start again) one service on its port, logging to ``logs/<name>.log``."""
+        command = [sys.executable, "-m", "infra.cli", name, "serve"]
+        with (self.data_dir / "logs" / f"{name}.log").open("ab") as log:
+            self.processes[name] = subprocess.Popen(
+                [*command, "--port", str(self.ports[name])],
+                env=self.environment(),
+                stdout=log,
+                stderr=log,
+                start_new_session=True,
+                preexec_fn=_die_with_parent,  # noqa: PLW1509
+            )
+
+    def children(self) -> dict[str, tuple[Callable[[], int | None], Callable[[], None]]]:
+        """Each child we run: how to see its exit code (None while it runs), how to restart it.
+        Servers come first, so after a crash of everything they are back before the services."""
+        found: dict[str, tuple[Callable[[], int | None], Callable[[], None]]] = {}
+        for name, server in (("postgres", self.postgres), ("nats", self.nats)):
+            if server is not None:
+                found[name] = (_exit_code(server), _starter(server))
+        for name in self.processes:
+            found[name] = (self._service_exit(name), self._restarter(name))
+        return found
+
+    def _service_exit(self, name: str) -> Callable[[], int | None]:
+        def code() -> int | None:
+            return self.processes[name].poll()  # the current process: restarts replace it
+
+        return code
+
+    def _restarter(self, name: str) -> Callable[[], None]:
+        def restart() -> None:
+            _kill_group(self.processes[name])  # what the dead one left behind
+            self.start_service(name)
+
+        return restart
+
+    def supervise(self, say: Callable[[str], None]) -> None:
+        """One round: restart every child that exited, once its backoff has passed."""
+        now = time.monotonic()
+        for name, (exit_code, restart) in self.children().items():
+            state = self.restarts.setdefault(name, Restart())
+            code = exit_code()
+            if code is None:
+                continue
+            if state.due is None:
+                delay = state.schedule(now)
+                say(f"{name} exited with {code}; restarting it in {delay:g}s")
+            elif now >= state.due:
+                state.due = None
+                try:
+                    restart()
+                except (OSError, RuntimeError, TimeoutError) as exc:
+                    say(f"{name} did not start again: {exc}")
+                else:
+                    state.started = time.monotonic()
+                    say(f"{name} restarted")
 
     def wait_ready(self, timeout: float = 90) -> None:
         pending = dict(self.ports)
@@ -130,16 +192,57 @@ class Stack:
         return token or None
 
     def stop(self) -> None:
-        for process in self.processes.values():
+        """Services first (gateway, keys, documents, ledger), then NATS, then PostgreSQL."""
+        running = [self.processes[n] for n in STOP_ORDER if n in self.processes]
+        for process in running:
             if process.poll() is None:
                 process.send_signal(signal.SIGTERM)
-        for process in self.processes.values():
+        for process in running:
             try:
                 process.wait(15)
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+            _kill_group(process)
         if self.nats is not None:
             self.nats.stop()
         if self.postgres is not None:
             self.postgres.stop()
+
+
+@dataclass
+class Restart:
+    """When a child that exited is started again, with a growing delay."""
+
+    backoff: Backoff = field(default_factory=lambda: Backoff(initial=1.0, maximum=30.0))
+    due: float | None = None
+    started: float = field(default_factory=time.monotonic)
+
+    def schedule(self, now: float) -> float:
+        """Plan the restart; return the delay."""
+        if now - self.started > STABLE_SECONDS:
+            self.backoff.reset()
+        delay = self.backoff.next()
+        self.due = now + delay
+        return delay
+
+
+def _exit_code(server: EmbeddedNats | EmbeddedPostgres) -> Callable[[], int | None]:
+    def code() -> int | None:
+        process = server.process
+        return -1 if process is None else process.poll()
+
+    return code
+
+
+def _starter(server: EmbeddedNats | EmbeddedPostgres) -> Callable[[], None]:
+    def start() -> None:
+        server.start()  # same port, same data
+
+    return start
+
+
+def _kill_group(process: subprocess.Popen[bytes]) -> None:
+    """Kill what is left of a service's process group (e.g. render workers it spawned)."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):  # nothing left
+        os.killpg(process.pid, signal.SIGKILL)

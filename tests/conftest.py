@@ -25,6 +25,15 @@ def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedPost
 
 
 @pytest.fixture
+def own_pg(tmp_path: Path) -> Iterator[EmbeddedPostgres]:
+    """A PostgreSQL cluster of one test's own, which the test may stop and restart."""
+    server = EmbeddedPostgres(tmp_path / "pg" / "data")
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
 def database_url(pg_server: EmbeddedPostgres) -> str:
     """A new, empty database for one test."""
     return pg_server.create_database(f"t_{uuid.uuid4().hex[:12]}")

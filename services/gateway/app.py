@@ -15,6 +15,7 @@ from prometheus_client import CollectorRegistry
 
 from contracts.events import EventBase, RequestMetered, Role
 from contracts.streams import KEYS, USAGE
+from infra import supervise as supervised
 from infra.follow import Follower
 from infra.messaging import connect, ensure_streams
 from infra.observability import Readiness, health_router
@@ -153,7 +154,9 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         record=_not_started,
         now=_now,
         new_id=uuid.uuid4,
-        ready=lambda: readiness.ready,
+        # Requests are served from memory while NATS is away (metering spools), so only the
+        # first catch-up gates them; /readyz also turns red while NATS is unreachable.
+        ready=lambda: set(readiness.pending) <= {"nats"},
     )
     _expose_state(collector, state)
 
@@ -167,13 +170,12 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         js = nc.jetstream()
         await ensure_streams(js)
         meter = _open_meter(settings, nc, budgets, metrics)
-        state.record = meter.record
+        state.record, state.intend, state.fulfil = meter.record, meter.intend, meter.fulfil
         upstream = Upstream(
             models, settings.upstream_timeout_seconds, settings.upstream_connect_timeout_seconds
         )
-        app.state.proxy = Proxy(
-            state, upstream, ChatTracker(uuid.uuid4, settings.max_chats_per_key), metrics
-        )
+        chats = ChatTracker(uuid.uuid4, settings.max_chats_per_key)
+        app.state.proxy = Proxy(state, upstream, chats, metrics, settings.max_request_bytes)
         followers = [Follower(js, KEYS, apply_keys), Follower(js, USAGE, budgets.apply)]
         _expose_metering(collector, meter, {KEYS.name: followers[0], USAGE.name: followers[1]})
         for follower in followers:
@@ -182,8 +184,9 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         tasks = [
             readiness.watch("keys", followers[0].caught_up),
             readiness.watch("usage", followers[1].caught_up),
-            asyncio.create_task(meter.run(), name="gateway-meter"),
+            supervised.start("gateway-meter", meter.run),
         ]
+        readiness.check("nats", lambda: bool(nc.is_connected))
         try:
             yield
         finally:

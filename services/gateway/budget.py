@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 from contracts.events import BudgetRenewed, EventBase, KeyIssued, RequestMetered
 from contracts.money import format_usd
 from contracts.periods import next_boundary
-from services.gateway.errors import InsufficientQuota
+from services.gateway.errors import InsufficientQuota, RateLimited
 from services.gateway.projection import KeyRecord, ask_for_more, format_time
 
 
@@ -82,8 +82,15 @@ class Budgets:
     ) -> Reservation:
         """Hold ``amount_micro`` for a request, or raise InsufficientQuota."""
         account = self.account(key.key_id)
-        if account.spent_micro + account.reserved_micro >= key.budget_micro_usd:
+        if account.spent_micro >= key.budget_micro_usd:
             raise InsufficientQuota(exhausted_message(key, account.spent_micro, zone))
+        if account.spent_micro + account.reserved_micro >= key.budget_micro_usd:
+            # Not spent, only held by this key's open requests: retrying soon may succeed.
+            raise RateLimited(
+                "This key's other requests in progress hold the rest of its budget;"
+                " try again when they have finished.",
+                retry_after_seconds=1,
+            )
         account.reserved_micro += amount_micro
         return Reservation(key.key_id, amount_micro, now)
 

@@ -203,7 +203,8 @@ def read_turns(body: Mapping[str, Any]) -> _Turns:
 def title(text: str) -> str:
     """The first non-blank line of a request, whitespace collapsed, cut to ``TITLE_LENGTH``."""
     line = next((line for line in text.splitlines() if line.strip()), "")
-    words = " ".join(line.split())
+    # Control characters (NUL above all, which PostgreSQL refuses) never reach a title.
+    words = " ".join("".join(c for c in line if c.isprintable() or c.isspace()).split())
     if len(words) > TITLE_LENGTH:
         return words[: TITLE_LENGTH - 1].rstrip() + "…"
     return words or UNTITLED

@@ -63,6 +63,14 @@ class BadRequest(GatewayError):
     code = "invalid_request"
 
 
+class PayloadTooLarge(GatewayError):
+    """The request body is larger than the gateway accepts."""
+
+    status = 413
+    type = "invalid_request_error"
+    code = "request_too_large"
+
+
 class UpstreamTimeout(GatewayError):
     """The model's server did not answer in time."""
 

@@ -18,6 +18,7 @@ from services.gateway.limits import RateLimiter
 from services.gateway.pricing import Model, Usage
 from services.gateway.projection import KeyProjection, KeyRecord
 from services.gateway.tokens import estimate_prompt_tokens
+from services.gateway.validation import choices
 
 log = structlog.get_logger(__name__)
 
@@ -38,6 +39,9 @@ class State:
     now: Callable[[], datetime]
     new_id: Callable[[], UUID]
     ready: Callable[[], bool] = lambda: True
+    # The write-ahead intent of a request (journaled before forwarding) and its release.
+    intend: Callable[[RequestMetered], object] = lambda event: None
+    fulfil: Callable[[object], None] = lambda intent: None
     monotonic: Callable[[], float] = time.monotonic
 
 
@@ -90,6 +94,8 @@ class Exchange:
     started: float
     chat_id: UUID | None = None
     closed: bool = field(default=False)
+    output_cap: int = 0
+    intent: object = None
 
     @classmethod
     def admit(
@@ -110,7 +116,8 @@ class Exchange:
         try:
             requested = body.get("max_completion_tokens") or body.get("max_tokens")
             cap = model.output_cap(requested if isinstance(requested, int) else None)
-            cap = cap if generates else 0
+            # Each of the ``n`` answers may use the whole output cap.
+            cap = cap * choices(body) if generates else 0
             amount = model.max_cost_micro(estimate_prompt_tokens(raw), cap)
             zone = state.projection.time_zone(key.school_id)
             reservation = state.budgets.reserve(key, amount, state.now(), zone)
@@ -118,7 +125,14 @@ class Exchange:
             state.limiter.release(key.key_id)
             raise
         stream = body.get("stream") is True
-        return cls(state, key, model, raw, stream, reservation, state.new_id(), state.monotonic())
+        request_id, started = state.new_id(), state.monotonic()
+        return cls(state, key, model, raw, stream, reservation, request_id, started, output_cap=cap)
+
+    def intend(self) -> None:
+        """Journal what this request may cost before it is forwarded: if the gateway dies
+        before its outcome, the next start meters it at this estimate (the reservation)."""
+        usage = Usage(estimate_prompt_tokens(self.raw), self.output_cap, estimated=True)
+        self.intent = self.state.intend(self._metered(usage, 200, self.reservation.amount_micro))
 
     def chat_created(self, chat_id: UUID, title: str | None) -> None:
         """Publish the start of a chat this request began."""
@@ -147,6 +161,7 @@ class Exchange:
         state.budgets.settle(self.reservation, self.request_id, cost)
         state.limiter.release(self.key.key_id)
         state.record(self._metered(usage, status, cost))
+        state.fulfil(self.intent)
         log.info(
             "request_metered",
             request_id=str(self.request_id),
@@ -163,6 +178,7 @@ class Exchange:
             self.closed = True
             self.state.budgets.release(self.reservation)
             self.state.limiter.release(self.key.key_id)
+            self.state.fulfil(self.intent)
 
     def _metered(self, usage: Usage, status: int, cost: int) -> RequestMetered:
         key = self.key

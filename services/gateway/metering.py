@@ -20,8 +20,8 @@ import structlog
 from nats.errors import Error as NatsError
 
 from contracts.codec import UnknownEvent, decode, encode, headers, subject
-from contracts.events import EventBase
-from services.gateway.journal import Journal
+from contracts.events import EventBase, RequestMetered
+from services.gateway.journal import Journal, intent_line
 from services.gateway.spool import Spool
 
 log = structlog.get_logger(__name__)
@@ -67,6 +67,21 @@ class Meter:
                 # queued, only without crash protection.
                 log.warning("usage_journal_failed", error=type(exc).__name__)
         self._queue.put_nowait((event, line, segment))
+
+    def intend(self, event: RequestMetered) -> int | None:
+        """Journal a request's estimate before it is forwarded; hand the result to ``fulfil``."""
+        if self.journal is None:
+            return None
+        try:
+            return self.journal.write(intent_line(encode(event)))
+        except OSError as exc:
+            log.warning("usage_journal_failed", error=type(exc).__name__)
+            return None
+
+    def fulfil(self, intent: object) -> None:
+        """The request's outcome is journaled, or it never reached the upstream."""
+        if isinstance(intent, int) and self.journal is not None:
+            self.journal.resolve(intent)
 
     @property
     def queued(self) -> int:

@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from services.gateway.chats import ChatTracker
-from services.gateway.errors import BadRequest, UpstreamTimeout
+from services.gateway.errors import BadRequest, PayloadTooLarge, UpstreamTimeout
 from services.gateway.exchange import Exchange, State, authenticate, model_for
 from services.gateway.metrics import NO_MODEL, GatewayMetrics, Timing
 from services.gateway.pricing import Model, Usage, usage_from
@@ -20,11 +20,15 @@ from services.gateway.projection import KeyRecord
 from services.gateway.stream import Relay, RelayResponse
 from services.gateway.tokens import estimate_prompt_tokens, estimate_tokens
 from services.gateway.upstream import Upstream
+from services.gateway.validation import validate
 
 CHAT_PATH = "/chat/completions"
 EMBEDDINGS_PATH = "/embeddings"
 SESSION_HEADER = "x-session-id"
 OUTPUT_FIELDS = ("max_tokens", "max_completion_tokens")
+MAX_BODY_BYTES = 4 * 1024 * 1024
+# A refused body up to this size is read to its end, so the connection can be reused.
+DRAIN_BYTES = 64 * 1024 * 1024
 
 
 @dataclass
@@ -35,14 +39,16 @@ class Proxy:
     upstream: Upstream
     chats: ChatTracker
     metrics: GatewayMetrics
+    max_body_bytes: int = MAX_BODY_BYTES
 
     async def handle(self, request: Request, path: str) -> Response:
         """Serve one POST to ``/v1{path}``, counted in the metrics whatever its outcome."""
         started, model = time.perf_counter(), NO_MODEL
         try:
             key = authenticate(self.state, request.headers)
-            raw = await request.body()
+            raw = await read_body(request, self.max_body_bytes)
             body = parse_object(raw)
+            validate(path, body)
             chosen = model_for(self.state, key, body.get("model"))
             model = chosen.name
             timing = self.metrics.timing(model, started)
@@ -73,9 +79,10 @@ class Proxy:
             if path == CHAT_PATH:
                 self._observe_chat(exchange, request.headers, body)
             content, wants_usage = upstream_body(raw, body, model)
+            exchange.intend()
             outgoing = self.upstream.build(model, path, content, exchange.request_id)
             timing.sending()
-            response = await self.upstream.send(outgoing, stream=exchange.stream)
+            response = await self.upstream.send(outgoing)
         except UpstreamTimeout:
             exchange.finish(Usage(0, 0), 504)
             raise
@@ -83,7 +90,10 @@ class Proxy:
             exchange.abandon()
             raise
         headers = {"x-request-id": str(exchange.request_id)}
-        if exchange.stream and response.status_code == 200:
+        # Billed by what arrives, not by what the client declared: an upstream that streams
+        # an answer the client did not ask to stream is relayed and billed as a stream.
+        if response.status_code == 200 and is_event_stream(response.headers):
+            exchange.stream = True
             timing.relaying()
             return RelayResponse(Relay(response, exchange, wants_usage, timing), headers)
         answer = await self._whole(response, exchange, headers, timing)
@@ -94,14 +104,15 @@ class Proxy:
         self, response: Any, exchange: Exchange, headers: dict[str, str], timing: Timing
     ) -> Response:
         try:
-            content = await response.aread()
+            content = await self.upstream.read(response)
             timing.received()
         except BaseException:
             exchange.finish(Usage(estimate_prompt_tokens(exchange.raw), 0, estimated=True), 502)
             raise
         finally:
             await response.aclose()
-        exchange.finish(usage_of(content, exchange.raw), response.status_code)
+        status = response.status_code
+        exchange.finish(usage_of(content, exchange.raw, status), status)
         media_type = response.headers.get("content-type", "application/json")
         return Response(content, response.status_code, headers, media_type)
 
@@ -113,6 +124,37 @@ class Proxy:
         exchange.chat_id = decision.chat_id
         if decision.created:
             exchange.chat_created(decision.chat_id, decision.title)
+
+
+def is_event_stream(headers: Mapping[str, str]) -> bool:
+    """True when the upstream answers with server-sent events."""
+    return headers.get("content-type", "").split(";")[0].strip() == "text/event-stream"
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The whole body, or PayloadTooLarge once it passes ``limit`` bytes.
+
+    The rest of a refused body is still read (up to ``DRAIN_BYTES``) and dropped, so the
+    client's connection stays usable for its next request."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > DRAIN_BYTES:
+        raise _too_large(limit)
+    pieces, size = [], 0
+    async for piece in request.stream():
+        size += len(piece)
+        if size <= limit:
+            pieces.append(piece)
+        elif size > DRAIN_BYTES:
+            break
+    if size > limit:
+        raise _too_large(limit)
+    return b"".join(pieces)
+
+
+def _too_large(limit: int) -> PayloadTooLarge:
+    return PayloadTooLarge(
+        f"The request body is larger than this gateway accepts ({limit // 1024 // 1024} MiB)."
+    )
 
 
 def parse_object(raw: bytes) -> dict[str, Any]:
@@ -149,12 +191,17 @@ def upstream_body(raw: bytes, body: dict[str, Any], model: Model) -> tuple[bytes
     return orjson.dumps({**body, **changes}), wants_usage
 
 
-def usage_of(content: bytes, raw_request: bytes) -> Usage:
-    """Usage from a whole JSON answer; if it has none, our estimate of prompt and output."""
+def usage_of(content: bytes, raw_request: bytes, status: int = 200) -> Usage:
+    """Usage from a whole JSON answer; if it has none, our estimate of prompt and output.
+
+    An error answer costs nothing; a successful one we cannot read is billed by our count of
+    its bytes rather than as free."""
+    if status >= 400:
+        return Usage(0, 0)
     try:
         answer = orjson.loads(content)
     except orjson.JSONDecodeError:
-        return Usage(0, 0)
+        return Usage(estimate_prompt_tokens(raw_request), estimate_tokens(content), estimated=True)
     if not isinstance(answer, dict) or "error" in answer:
         return Usage(0, 0)
     usage = usage_from(answer.get("usage"))

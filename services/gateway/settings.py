@@ -22,3 +22,5 @@ class GatewaySettings(ServiceSettings):
     staff_requests_per_minute: int = 120
     staff_concurrent_requests: int = 12
     max_chats_per_key: int = 256
+    # Larger bodies get a 413 before admission (a 10 MB body was once billed $2.62).
+    max_request_bytes: int = 4 * 1024 * 1024

@@ -63,15 +63,27 @@ class Upstream:
             "POST", f"{model.base_url}{path}", content=body, headers=headers
         )
 
-    async def send(self, request: httpx.Request, *, stream: bool) -> httpx.Response:
-        """Send; UpstreamTimeout (504) or UpstreamUnavailable (502) when that fails."""
+    async def send(self, request: httpx.Request) -> httpx.Response:
+        """Send and return once the headers are in (read the body with ``read`` or by
+        iterating); UpstreamTimeout (504) or UpstreamUnavailable (502) when that fails."""
         try:
-            return await self._client.send(request, stream=stream)
+            return await self._client.send(request, stream=True)
         except httpx.TimeoutException as exc:
             raise UpstreamTimeout("The model's server did not answer in time.") from exc
         except httpx.TransportError as exc:
             raise UpstreamUnavailable(
                 f"The model's server could not be reached ({type(exc).__name__})."
+            ) from exc
+
+    async def read(self, response: httpx.Response) -> bytes:
+        """A whole answer's body; UpstreamTimeout or UpstreamUnavailable if that fails."""
+        try:
+            return await response.aread()
+        except httpx.TimeoutException as exc:
+            raise UpstreamTimeout("The model's server did not finish its answer in time.") from exc
+        except httpx.TransportError as exc:
+            raise UpstreamUnavailable(
+                f"The model's server broke off its answer ({type(exc).__name__})."
             ) from exc
 
     async def aclose(self) -> None:

@@ -19,6 +19,7 @@ from nats.js import JetStreamContext
 from prometheus_client import CollectorRegistry, Gauge
 
 from contracts.streams import USAGE
+from infra import supervise as supervised
 from infra.body_limit import BodyLimit
 from infra.database import Pool, migrate, open_pool
 from infra.follow import Follower
@@ -116,18 +117,21 @@ def create_app(settings: KeysSettings, clock: Callable[[], datetime] = utc_now) 
         documents = nats_documents(nc, settings.render_timeout_seconds)
         app.state.api = ApiRuntime(ctx, documents, settings.default_time_zone)
         tasks = [
-            asyncio.create_task(relay.run(), name="keys-relay"),
-            asyncio.create_task(projector.follow(db_url), name="keys-projection"),
-            asyncio.create_task(
-                run_schedule(ctx, settings.renewal_interval_seconds), name="keys-renewal"
+            supervised.start("keys-relay", relay.run, healthy=relay.caught_up),
+            supervised.start(
+                "keys-projection", lambda: projector.follow(db_url), healthy=projector.caught_up
             ),
-            asyncio.create_task(
-                run_roster_schedule(ctx, settings.renewal_interval_seconds), name="keys-roster"
+            supervised.start(
+                "keys-renewal", lambda: run_schedule(ctx, settings.renewal_interval_seconds)
+            ),
+            supervised.start(
+                "keys-roster", lambda: run_roster_schedule(ctx, settings.renewal_interval_seconds)
             ),
             readiness.watch("relay", relay.caught_up),
             readiness.watch("projection", projector.caught_up),
             readiness.watch("usage", usage.caught_up),
         ]
+        readiness.check("nats", lambda: bool(nc.is_connected))
         try:
             yield
         finally:

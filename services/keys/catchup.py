@@ -5,12 +5,9 @@ from __future__ import annotations
 import asyncio
 
 import psycopg
-import structlog
 
 from services.keys.projection import ReadModel
 from services.keys.store import NOTIFY_CHANNEL, EventStore
-
-log = structlog.get_logger(__name__)
 
 
 class Projector:
@@ -42,17 +39,15 @@ class Projector:
                     return self.model.position
 
     async def follow(self, database_url: str) -> None:
-        """Catch up whenever another writer (another replica, the CLI) commits; poll each 1 s."""
-        while not self._stopping.is_set():
-            try:
-                async with await psycopg.AsyncConnection.connect(
-                    database_url, autocommit=True
-                ) as listener:
-                    await listener.execute(f"LISTEN {NOTIFY_CHANNEL}")
-                    while not self._stopping.is_set():
-                        await self.catch_up()
-                        async for _ in listener.notifies(timeout=1.0, stop_after=1):
-                            pass
-            except psycopg.OperationalError as exc:
-                log.warning("projection_follow_failed", error=type(exc).__name__)
-                await asyncio.sleep(1.0)
+        """Catch up whenever another writer (another replica, the CLI) commits; poll each 1 s.
+
+        A PostgreSQL error ends it: run it under ``infra.supervise``, which logs, turns
+        ``caught_up`` (readiness) off and runs it again."""
+        if self._stopping.is_set():
+            return
+        async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as listener:
+            await listener.execute(f"LISTEN {NOTIFY_CHANNEL}")
+            while not self._stopping.is_set():
+                await self.catch_up()
+                async for _ in listener.notifies(timeout=1.0, stop_after=1):
+                    pass

@@ -17,6 +17,7 @@ from nats.js import JetStreamContext
 
 from contracts.codec import headers, subject
 from infra.database import Pool
+from infra.supervise import Backoff
 from services.keys.store import NOTIFY_CHANNEL, StoredEvent, read_after_in
 
 log = structlog.get_logger(__name__)
@@ -51,24 +52,31 @@ class Relay:
 
     async def run(self) -> None:
         """Publish what is pending, then wait for NOTIFY (or a 1 s poll) and repeat, until
-        ``stop()``."""
+        ``stop()``. A PostgreSQL error ends it: run it under ``infra.supervise``, which logs,
+        turns ``caught_up`` (readiness) off and runs it again with a new listener."""
+        if self._stopping.is_set():
+            return
+        # Leadership is a session lock on the listener: a new listener must win it again.
+        self.leading = False
         async with await psycopg.AsyncConnection.connect(
             self._database_url, autocommit=True
         ) as listener:
             await listener.execute(f"LISTEN {NOTIFY_CHANNEL}")
-            backoff = 0.1
+            backoff = Backoff(maximum=2.0)
             while not self._stopping.is_set():
                 try:
                     if await self._lead(listener):
                         await self.publish_pending()
                     else:
                         await self._follow_leader()
-                    backoff = 0.1
+                    backoff.reset()
                 except (NatsError, TimeoutError) as exc:
-                    # NATS is away: keep the checkpoint, retry; the client reconnects itself.
-                    log.warning("relay_publish_failed", error=type(exc).__name__, retry_in=backoff)
-                    await asyncio.sleep(backoff)
-                    backoff = min(backoff * 2, 2.0)
+                    # NATS is away: keep the checkpoint and the lock, retry; the client
+                    # reconnects itself. Not caught up meanwhile: /readyz says so.
+                    self.caught_up.clear()
+                    delay = backoff.next()
+                    log.warning("relay_publish_failed", error=type(exc).__name__, retry_in=delay)
+                    await asyncio.sleep(delay)
                     continue
                 async for _ in listener.notifies(timeout=1.0, stop_after=1):
                     pass

@@ -12,12 +12,13 @@ from fastapi import FastAPI
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from contracts.streams import KEYS
+from infra import supervise as supervised
 from infra.database import migrate, open_pool
 from infra.follow import Follower
 from infra.messaging import connect, ensure_streams
 from infra.observability import Readiness, health_router
 from infra.problems import install_problem_handlers
-from services.ledger import api
+from services.ledger import api, dead_letters
 from services.ledger.consumer import UsageConsumer
 from services.ledger.maintenance import maintain, maintain_forever
 from services.ledger.projection import KeysView
@@ -68,30 +69,32 @@ def create_app(settings: LedgerSettings) -> FastAPI:
             ack_wait=s.ingest_ack_wait_seconds,
             on_written=count,
             zone_of=view.time_zone,
+            on_dead=events.labels("dead_letter").inc,
         )
 
         async def consume() -> None:
             # Rows are rolled up on the school's local day, so the schools' zones must be
             # known before the first batch is written.
             await follower.caught_up.wait()
-            await consumer.run_forever()
+            await consumer.run()
 
         app.state.runtime = api.LedgerRuntime(s, pool, js, view)
         tasks = [
-            asyncio.create_task(consume(), name="ledger-consumer"),
-            asyncio.create_task(
-                maintain_forever(
+            supervised.start("ledger-consumer", consume, healthy=consumer.caught_up),
+            supervised.start(
+                "ledger-maintenance",
+                lambda: maintain_forever(
                     pool,
                     _today,
                     s.partitions_ahead,
                     s.retention_months,
                     s.maintenance_interval_seconds,
                 ),
-                name="ledger-maintenance",
             ),
             readiness.watch("keys", follower.caught_up),
             readiness.watch("usage", consumer.caught_up),
         ]
+        readiness.check("nats", lambda: bool(nc.is_connected))
         position.set_function(lambda: consumer.last_sequence)
         try:
             yield
@@ -108,4 +111,5 @@ def create_app(settings: LedgerSettings) -> FastAPI:
     install_problem_handlers(app)
     app.include_router(health_router(readiness, registry))
     api.install(app)
+    app.include_router(dead_letters.router)
     return app

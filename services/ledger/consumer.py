@@ -8,14 +8,14 @@ it only after that commit, with redelivery (and ON CONFLICT) covering a crash in
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import date
+from typing import TypeVar
 
 import psycopg
 import structlog
 from nats.aio.msg import Msg
 from nats.errors import Error as NatsError
-from nats.errors import TimeoutError as NatsTimeout
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
@@ -23,12 +23,23 @@ from contracts.codec import UnknownEvent, decode
 from contracts.events import EventBase
 from contracts.streams import USAGE
 from infra.database import Pool
+from infra.supervise import Backoff
 from services.ledger.rows import Batch, ZoneOf, oldest_kept_month, split, utc_everywhere
-from services.ledger.store import Written, ensure_partitions, write_batch
+from services.ledger.store import (
+    DeadLetter,
+    Written,
+    ensure_partitions,
+    record_dead_letters,
+    write_batch,
+)
 
 log = structlog.get_logger(__name__)
 
 DURABLE = "ledger"
+# Errors that mean "PostgreSQL is away", not "PostgreSQL refuses this": retried, never
+# dead-lettered. (A pool time-out is an OperationalError too.)
+TRANSIENT = (psycopg.OperationalError, psycopg.InterfaceError)
+T = TypeVar("T")
 
 
 class UsageConsumer:
@@ -45,6 +56,7 @@ class UsageConsumer:
         ack_wait: float = 15,
         on_written: Callable[[Written, Batch], None] | None = None,
         zone_of: ZoneOf = utc_everywhere,
+        on_dead: Callable[[int], None] | None = None,
     ) -> None:
         self._js = js
         self._pool = pool
@@ -54,23 +66,17 @@ class UsageConsumer:
         self._ack_wait = ack_wait
         self._on_written = on_written
         self._zone_of = zone_of
+        self._on_dead = on_dead
         self._partitions: set[date] = set()
         self._target = 0
         self.last_sequence = 0
         self.caught_up = asyncio.Event()
 
-    async def run_forever(self) -> None:
-        """``run()``, restarted after an unexpected error, which is logged, never swallowed."""
-        while True:
-            try:
-                await self.run()
-            except Exception:
-                # Nothing was acked that was not committed, so starting over loses nothing.
-                log.exception("usage_consumer_failed")
-                await asyncio.sleep(1)
-
     async def run(self) -> None:
-        """Bind the durable consumer, then fetch and ingest batches until cancelled."""
+        """Bind the durable consumer, then fetch and ingest batches until cancelled.
+
+        Run it under ``infra.supervise``: nothing was acked that was not committed, so after
+        an unexpected error starting over loses nothing."""
         self._target = (await self._js.stream_info(USAGE.name)).state.last_seq
         subscription = await self._js.pull_subscribe(
             f"{USAGE.subject_prefix}.>",
@@ -109,8 +115,10 @@ class UsageConsumer:
             try:
                 # An empty list is possible too (the server's "no messages" status).
                 await fetched.put(await subscription.fetch(self._batch_size, timeout=1) or None)
-            except NatsTimeout:
-                await fetched.put(None)  # nothing waiting
+            except TimeoutError:
+                # Nothing waiting: nats-py raises its own TimeoutError or asyncio's (the
+                # builtin, which its own subclasses), depending on where the wait ended.
+                await fetched.put(None)
             except NatsError as exc:
                 log.warning("usage_fetch_failed", error=type(exc).__name__)
                 await asyncio.sleep(0.5)
@@ -124,33 +132,77 @@ class UsageConsumer:
                 await self.ingest(messages)
 
     async def ingest(self, messages: list[Msg]) -> None:
-        """Write the messages' events, retrying until committed, then ack every message."""
-        events, rejected = _decode(messages)
-        oldest_kept = oldest_kept_month(self._today(), self._retention_months)
-        batch = split(events, oldest_kept, self._zone_of)
-        written = await self._write_until_committed(batch)
+        """Write the messages' events, retrying until committed, then ack every message.
+
+        A message that cannot be stored (unreadable, or refused by PostgreSQL) becomes a dead
+        letter, is terminated and counted; the rest of its batch is written all the same."""
+        decoded, dead = _decode(messages)
+        oldest = oldest_kept_month(self._today(), self._retention_months)
+        written, batch, refused = await self._until_committed(lambda: self._write(decoded, oldest))
+        dead += refused
+        if dead:
+            await self._until_committed(lambda: record_dead_letters(self._pool, dead))
+            for letter in dead:
+                log.error(
+                    "usage_event_dead_lettered",
+                    sequence=letter.sequence,
+                    subject=letter.subject,
+                    error=letter.error[:300],
+                )
+            if self._on_dead is not None:
+                self._on_dead(len(dead))
         if self._on_written is not None:
             self._on_written(written, batch)
-        rejected_ids = {id(msg) for msg in rejected}
+        dead_sequences = {letter.sequence for letter in dead}
         for msg in messages:
-            await (msg.term() if id(msg) in rejected_ids else msg.ack())
-        self.last_sequence = max(m.metadata.sequence.stream for m in messages)
+            await (msg.term() if _sequence(msg) in dead_sequences else msg.ack())
+        self.last_sequence = max(_sequence(m) for m in messages)
         if self.last_sequence >= self._target:
             self.caught_up.set()
 
-    async def _write_until_committed(self, batch: Batch) -> Written:
-        backoff = 0.1
+    async def _until_committed(self, write: Callable[[], Awaitable[T]]) -> T:
+        backoff = Backoff()
         while True:
             try:
-                await self._ensure_partitions(batch)
-                return await write_batch(self._pool, batch)
-            except psycopg.Error as exc:
-                # PostgreSQL is away (or refuses this batch): nothing was acked, so keep the
-                # batch and try again rather than lose it; a crash meanwhile only means
-                # JetStream redelivers it.
-                log.warning("ledger_write_failed", error=str(exc), retry_in=backoff)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 5.0)
+                return await write()
+            except TRANSIENT as exc:
+                # PostgreSQL is away: nothing was acked, so keep the batch and try again
+                # rather than lose it; a crash meanwhile only means JetStream redelivers it.
+                self.caught_up.clear()  # /readyz: red until a batch is written again
+                delay = backoff.next()
+                log.warning("ledger_write_failed", error=str(exc), retry_in=delay)
+                await asyncio.sleep(delay)
+
+    async def _write(
+        self, decoded: list[tuple[Msg, EventBase]], oldest: date | None
+    ) -> tuple[Written, Batch, list[DeadLetter]]:
+        batch = split([event for _, event in decoded], oldest, self._zone_of)
+        try:
+            return await self._write_batch(batch), batch, []
+        except TRANSIENT:
+            raise
+        except Exception as exc:  # refused by PostgreSQL, or by our own row mapping
+            log.warning("ledger_batch_refused", error=type(exc).__name__, events=len(decoded))
+        # One event at a time: those refused on their own are the poison, the rest is written.
+        written, kept, dead = Written(0, 0), Batch(), []
+        for msg, event in decoded:
+            one = split([event], oldest, self._zone_of)
+            try:
+                done = await self._write_batch(one)
+            except TRANSIENT:
+                raise
+            except Exception as exc:  # this event alone is refused: a dead letter
+                dead.append(_dead_letter(msg, f"{type(exc).__name__}: {exc}"))
+                continue
+            written = Written(written.requests + done.requests, written.chats + done.chats)
+            kept.requests += one.requests
+            kept.chats += one.chats
+            kept.expired += one.expired
+        return written, kept, dead
+
+    async def _write_batch(self, batch: Batch) -> Written:
+        await self._ensure_partitions(batch)
+        return await write_batch(self._pool, batch)
 
     async def _ensure_partitions(self, batch: Batch) -> None:
         missing = batch.months - self._partitions
@@ -159,15 +211,22 @@ class UsageConsumer:
             self._partitions |= missing
 
 
-def _decode(messages: list[Msg]) -> tuple[list[EventBase], list[Msg]]:
-    events: list[EventBase] = []
-    rejected: list[Msg] = []
+def _decode(messages: list[Msg]) -> tuple[list[tuple[Msg, EventBase]], list[DeadLetter]]:
+    decoded: list[tuple[Msg, EventBase]] = []
+    dead: list[DeadLetter] = []
     for msg in messages:
         try:
-            events.append(decode(msg.data))
-        except UnknownEvent:
-            # A newer publisher's event: terminated (not redelivered forever) and logged;
+            decoded.append((msg, decode(msg.data)))
+        except UnknownEvent as exc:
+            # A newer publisher's event (or garbage): a dead letter, not redelivered forever;
             # `aischool ledger reconcile` shows the difference until this ledger is upgraded.
-            log.error("usage_event_rejected", subject=msg.subject)
-            rejected.append(msg)
-    return events, rejected
+            dead.append(_dead_letter(msg, f"unreadable event: {exc}"))
+    return decoded, dead
+
+
+def _dead_letter(msg: Msg, error: str) -> DeadLetter:
+    return DeadLetter(_sequence(msg), msg.subject, msg.data, error)
+
+
+def _sequence(msg: Msg) -> int:
+    return int(msg.metadata.sequence.stream)

@@ -33,6 +33,6 @@ async def maintain_forever(
     while True:
         try:
             await maintain(pool, today(), ahead, retention_months)
-        except psycopg.OperationalError as exc:
+        except psycopg.Error as exc:
             log.warning("ledger_maintenance_failed", error=str(exc))
         await asyncio.sleep(every)

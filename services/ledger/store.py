@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 from psycopg import AsyncConnection, sql
 from psycopg.rows import DictRow
@@ -176,3 +177,36 @@ async def drop_partitions_before(pool: Pool, oldest_kept: date) -> list[str]:
                 await conn.execute(sql.SQL("DROP TABLE {}").format(sql.Identifier(name)))
                 dropped.append(name)
         return dropped
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """A USAGE message the ledger could not store, and why."""
+
+    sequence: int
+    subject: str
+    payload: bytes
+    error: str
+
+
+async def record_dead_letters(pool: Pool, letters: Iterable[DeadLetter]) -> None:
+    """Keep messages that cannot be ingested; a redelivered one is kept once."""
+    async with pool.connection() as conn, conn.transaction():
+        for letter in letters:
+            await conn.execute(
+                "INSERT INTO dead_letters (sequence, subject, payload, error)"
+                " VALUES (%s, %s, %s, %s) ON CONFLICT (sequence) DO NOTHING",
+                # The error may quote the refused text: no NUL may reach a text column.
+                (letter.sequence, letter.subject, letter.payload, letter.error.replace("\0", "")),
+            )
+
+
+async def dead_letters(pool: Pool, limit: int) -> list[dict[str, Any]]:
+    """The most recent dead letters, newest first."""
+    async with pool.connection() as conn:
+        cursor = await conn.execute(
+            "SELECT sequence, subject, payload, error, dead_at FROM dead_letters"
+            " ORDER BY sequence DESC LIMIT %s",
+            (limit,),
+        )
+        return list(await cursor.fetchall())

@@ -67,3 +67,43 @@ def test_up_prints_four_ready_urls_and_ctrl_c_leaves_no_process(tmp_path: Path) 
         assert "ais-admin-" not in output
     finally:
         stop(again)
+
+
+def child(process: subprocess.Popen[str], *words: str) -> psutil.Process:
+    for candidate in psutil.Process(process.pid).children(recursive=True):
+        if all(any(word in part for part in candidate.cmdline()) for word in words):
+            return candidate
+    raise AssertionError(f"no child process with {words}")
+
+
+def wait_ready(url: str, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if httpx.get(f"{url}/readyz").status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        assert time.monotonic() < deadline, f"{url} not ready after {timeout}s"
+        time.sleep(0.2)
+
+
+def test_up_restarts_a_killed_service_and_nats_says_so_and_leaves_nothing(tmp_path: Path) -> None:
+    process = start_up(tmp_path / "data")
+    children: list[psutil.Process] = []
+    try:
+        output = read_until(process, "Press Ctrl-C", timeout=120)
+        gateway, _, ledger, _ = re.findall(r"http://127\.0\.0\.1:\d+", output)
+        child(process, "ledger", "serve").kill()
+        read_until(process, "up: ledger restarted", timeout=30)
+        wait_ready(ledger)
+        child(process, "nats-server").kill()
+        read_until(process, "up: nats restarted", timeout=30)
+        wait_ready(gateway)
+        wait_ready(ledger)
+        children = psutil.Process(process.pid).children(recursive=True)
+    finally:
+        stop(process)
+    time.sleep(0.5)
+    assert children
+    assert [c.pid for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE] == []

@@ -44,6 +44,8 @@ class FakeUpstream:
     delay_seconds: float = 0.0
     chunk_delay_seconds: float = 0.0
     send_usage: bool = True
+    # Streams even when the request did not ask to (some servers do): billed all the same.
+    always_stream: bool = False
     fail_with: tuple[int, dict[str, Any]] | None = None
     requests: list[dict[str, Any]] = field(default_factory=list)
     headers: list[dict[str, str]] = field(default_factory=list)
@@ -82,7 +84,7 @@ class FakeUpstream:
             return JSONResponse(self.fail_with[1], self.fail_with[0])
         n = min(int(body.get("max_tokens") or DEFAULT_COMPLETION), MAX_COMPLETION)
         prompt = _words(body.get("messages", []))
-        if body.get("stream"):
+        if body.get("stream") or self.always_stream:
             return StreamingResponse(
                 self._stream_chat(body, prompt, n), media_type="text/event-stream"
             )

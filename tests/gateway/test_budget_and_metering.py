@@ -69,7 +69,10 @@ async def test_sixty_four_concurrent_streams_cannot_overspend_and_ledger_matches
     )
     served = [r for r in results if isinstance(r, str)]
     refused = [r for r in results if not isinstance(r, str)]
-    assert all(isinstance(r, openai.APIStatusError) and r.status_code == 402 for r in refused)
+    # Refused while spent (402) or while other open requests hold the rest (429).
+    assert all(
+        isinstance(r, openai.APIStatusError) and r.status_code in (402, 429) for r in refused
+    )
     assert 5 <= len(served) < 64
     events = await wait_metered(js, len(served))
     assert len(events) == len(served) == len(fake.reported)

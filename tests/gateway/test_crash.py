@@ -78,8 +78,11 @@ async def gate(nats_server: EmbeddedNats) -> AsyncIterator[Gate]:
 
 
 @contextlib.contextmanager
-def gateway_process(nats_url: str, spool: Path, log: Path) -> Iterator[tuple[str, Any]]:
-    """``aischool gateway serve`` with the demo model; killed at the end if still running."""
+def gateway_process(
+    nats_url: str, spool: Path, log: Path, **extra_env: str
+) -> Iterator[tuple[str, Any]]:
+    """``aischool gateway serve`` (the demo model unless ``extra_env`` names a models file);
+    killed at the end if still running."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("AISCHOOL_")}
     env |= {
@@ -88,6 +91,7 @@ def gateway_process(nats_url: str, spool: Path, log: Path) -> Iterator[tuple[str
         "AISCHOOL_SPOOL_DIR": str(spool),
         # A publish to the held-back NATS must wait for its ack, not time out into the spool.
         "AISCHOOL_METERING_PUBLISH_TIMEOUT_SECONDS": "60",
+        **extra_env,
     }
     command = [sys.executable, "-m", "infra.cli", "gateway", "serve", "--port", str(port)]
     with log.open("ab") as out:
@@ -110,20 +114,22 @@ async def wait_ready(url: str, process: Any) -> None:
     raise AssertionError("gateway never became ready")
 
 
-async def chat(client: httpx.AsyncClient, url: str, key: str) -> httpx.Response:
+async def chat(
+    client: httpx.AsyncClient, url: str, key: str, model: str = "demo"
+) -> httpx.Response:
     return await client.post(
         f"{url}/v1/chat/completions",
         headers={"authorization": f"Bearer {key}"},
-        json={"model": "demo", "messages": [{"role": "user", "content": "hi"}]},
+        json={"model": model, "messages": [{"role": "user", "content": "hi"}]},
     )
 
 
-async def served_ids(url: str, key: str, count: int) -> list[str]:
+async def served_ids(url: str, key: str, count: int, model: str = "demo") -> list[str]:
     """Send ``count`` requests (retrying until the key is known); their x-request-ids."""
     ids: list[str] = []
     async with httpx.AsyncClient() as client:
         for _ in range(200):
-            response = await chat(client, url, key)
+            response = await chat(client, url, key, model)
             if response.status_code == 200:
                 ids.append(response.headers["x-request-id"])
                 if len(ids) == count:

@@ -74,14 +74,18 @@ def test_concurrent_reservations_stop_once_the_budget_is_held() -> None:
     projection, budgets, event = setup()
     key = projection.authenticate(event.key_hash, T0)
     held = [budgets.reserve(key, 300, T0, ZONE) for _ in range(4)]
+    # Held, not spent: a 429 to retry shortly, not "budget exhausted".
+    with pytest.raises(RateLimited) as held_back:
+        budgets.reserve(key, 300, T0, ZONE)
+    assert held_back.value.status == 429 and held_back.value.headers["retry-after"] == "1"
+    for reservation in held:
+        budgets.settle(reservation, uuid.uuid4(), 200)
+    assert budgets.account(event.key_id).spent_micro == 800
+    budgets.settle(budgets.reserve(key, 300, T0, ZONE), uuid.uuid4(), 250)
     with pytest.raises(InsufficientQuota) as caught:
         budgets.reserve(key, 300, T0, ZONE)
     assert "budget of $0.001" in caught.value.message
     assert "renews on 2026-02-01 00:00 (Europe/Amsterdam)" in caught.value.message
-    for reservation in held:
-        budgets.settle(reservation, uuid.uuid4(), 200)
-    assert budgets.account(event.key_id).spent_micro == 800
-    budgets.reserve(key, 300, T0, ZONE)
 
 
 def test_own_spend_coming_back_from_usage_counts_once_and_others_count() -> None:

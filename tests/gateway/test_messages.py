@@ -40,7 +40,7 @@ def test_a_spent_staff_budget_that_does_not_renew_points_to_an_administrator() -
             )
         )  # fmt: skip
     key = projection.authenticate(event.key_hash, T0)
-    budgets.reserve(key, 1000, T0, ZONE)  # holds the whole budget
+    budgets.settle(budgets.reserve(key, 1000, T0, ZONE), uuid.uuid4(), 1000)  # all spent
     with pytest.raises(InsufficientQuota) as caught:
         budgets.reserve(key, 1000, T0, ZONE)
     assert "Ask your school's administrator for more." in caught.value.message

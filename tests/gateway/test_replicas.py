@@ -60,7 +60,10 @@ async def test_two_replicas_under_a_burst_stay_within_the_stated_bound(
         return_exceptions=True,
     )
     refused = [r for r in results if isinstance(r, BaseException)]
-    assert all(isinstance(r, openai.APIStatusError) and r.status_code == 402 for r in refused)
+    # Refused while spent (402) or while other open requests hold the rest (429).
+    assert all(
+        isinstance(r, openai.APIStatusError) and r.status_code in (402, 429) for r in refused
+    )
     served = len(results) - len(refused)
     for _ in range(100):
         events = await metered(js)
