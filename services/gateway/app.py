@@ -154,6 +154,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         record=_not_started,
         now=_now,
         new_id=uuid.uuid4,
+        min_answer_tokens=settings.min_answer_tokens,
         # Requests are served from memory while NATS is away (metering spools), so only the
         # first catch-up gates them; /readyz also turns red while NATS is unreachable.
         ready=lambda: set(readiness.pending) <= {"nats"},

@@ -1,10 +1,11 @@
-"""Hard budgets: reserve a request's maximum cost before forwarding, settle after. Pure.
+"""Hard budgets: reserve what a request may cost before forwarding, settle after. Pure.
 
-A request is admitted while the key's settled spend plus its open reservations is below
-the budget; it then reserves its whole maximum cost. So however many requests race, the
-admitted ones can take spend past the budget by at most the maximum cost of the one that
-was admitted last (the single-gateway bound). Spend of other replicas arrives as
-``RequestMetered`` from USAGE and counts the same way.
+A request is admitted only if what is left of the key's budget (budget - settled spend -
+open reservations) pays for its estimated prompt and a useful answer; its output cap is then
+lowered to what is left, and that whole maximum cost is reserved. So the reservations of all
+requests in flight never add up to more than the budget, and spend never exceeds it as long
+as the upstream counts no more tokens than our estimate (docs/gateway.md says when it can).
+Spend of other replicas arrives as ``RequestMetered`` from USAGE and counts the same way.
 """
 
 from __future__ import annotations
@@ -77,22 +78,43 @@ class Budgets:
         if account.period_start is None or at >= account.period_start:
             account.spent_micro += cost_micro
 
-    def reserve(
-        self, key: KeyRecord, amount_micro: int, now: datetime, zone: ZoneInfo
-    ) -> Reservation:
-        """Hold ``amount_micro`` for a request, or raise InsufficientQuota."""
+    def left_micro(self, key: KeyRecord) -> int:
+        """What is left of the key's budget after spend and open reservations."""
         account = self.account(key.key_id)
-        if account.spent_micro >= key.budget_micro_usd:
+        return key.budget_micro_usd - account.spent_micro - account.reserved_micro
+
+    def admissible(self, key: KeyRecord, need_micro: int, zone: ZoneInfo) -> int:
+        """What is left for a request that needs at least ``need_micro``, or raise:
+        InsufficientQuota when spend leaves too little, RateLimited when only this key's
+        requests in flight hold what it needs (retrying soon may succeed)."""
+        account = self.account(key.key_id)
+        unspent = key.budget_micro_usd - account.spent_micro
+        if unspent <= 0:
             raise InsufficientQuota(exhausted_message(key, account.spent_micro, zone))
-        if account.spent_micro + account.reserved_micro >= key.budget_micro_usd:
-            # Not spent, only held by this key's open requests: retrying soon may succeed.
+        if need_micro > unspent:
+            raise InsufficientQuota(too_little_message(key, need_micro, unspent, zone))
+        left = unspent - account.reserved_micro
+        if need_micro > left:
             raise RateLimited(
                 "This key's other requests in progress hold the rest of its budget;"
                 " try again when they have finished.",
                 retry_after_seconds=1,
             )
-        account.reserved_micro += amount_micro
+        return left
+
+    def hold(self, key: KeyRecord, amount_micro: int, now: datetime) -> Reservation:
+        """Reserve ``amount_micro``, which ``admissible`` said is left (checked again)."""
+        if amount_micro > self.left_micro(key):
+            raise AssertionError("a reservation larger than what is left")  # a bug, not input
+        self.account(key.key_id).reserved_micro += amount_micro
         return Reservation(key.key_id, amount_micro, now)
+
+    def reserve(
+        self, key: KeyRecord, amount_micro: int, now: datetime, zone: ZoneInfo
+    ) -> Reservation:
+        """Hold exactly ``amount_micro`` for a request, or raise as ``admissible`` does."""
+        self.admissible(key, amount_micro, zone)
+        return self.hold(key, amount_micro, now)
 
     def settle(self, reservation: Reservation, request_id: UUID, cost_micro: int) -> None:
         """Replace a reservation by the request's real cost, metered as ``request_id``."""
@@ -131,3 +153,18 @@ def exhausted_message(key: KeyRecord, spent_micro: int, zone: ZoneInfo) -> str:
         else f"It does not renew. {ask_for_more(key.role, 'more')}"
     )
     return f"You have used {used} of this key's budget of {budget}. {when}"
+
+
+def too_little_message(key: KeyRecord, need_micro: int, unspent_micro: int, zone: ZoneInfo) -> str:
+    """What a student reads when what is left cannot pay for this request."""
+    renewal = renews_at(key, zone)
+    when = (
+        f"It renews on {format_time(renewal, zone)}."
+        if renewal is not None
+        else f"It does not renew. {ask_for_more(key.role, 'more')}"
+    )
+    return (
+        f"This request needs about {format_usd(need_micro)} and {format_usd(unspent_micro)} is"
+        f" left of this key's budget of {format_usd(key.budget_micro_usd)}. Send a shorter"
+        f" request (less context, or a lower max_tokens), or wait: {when}"
+    )

@@ -43,6 +43,32 @@ class State:
     intend: Callable[[RequestMetered], object] = lambda event: None
     fulfil: Callable[[object], None] = lambda intent: None
     monotonic: Callable[[], float] = time.monotonic
+    # A request is admitted only if what is left pays for at least this much answer.
+    min_answer_tokens: int = 256
+
+
+def _reserve(
+    state: State,
+    key: KeyRecord,
+    model: Model,
+    raw: bytes,
+    body: Mapping[str, object],
+    *,
+    generates: bool,
+) -> tuple[Reservation, int, int]:
+    """Reserve the request's estimated prompt plus the most output what is left pays for:
+    (reservation, output cap per answer, answers). Refused unless what is left pays for the
+    prompt and a useful answer (``min_answer_tokens``, or less if the client asked less)."""
+    prompt = estimate_prompt_tokens(raw)
+    answers = choices(body) if generates else 0
+    requested = body.get("max_completion_tokens") or body.get("max_tokens")
+    wanted = model.output_cap(requested if isinstance(requested, int) else None) if generates else 0
+    least = min(state.min_answer_tokens, wanted)
+    zone = state.projection.time_zone(key.school_id)
+    left = state.budgets.admissible(key, model.max_cost_micro(prompt, least * answers), zone)
+    cap = model.affordable_output(prompt, left, answers, wanted) if generates else 0
+    amount = model.max_cost_micro(prompt, cap * answers)
+    return state.budgets.hold(key, amount, state.now()), cap, answers
 
 
 def api_key(headers: Mapping[str, str]) -> str:
@@ -94,7 +120,8 @@ class Exchange:
     started: float
     chat_id: UUID | None = None
     closed: bool = field(default=False)
-    output_cap: int = 0
+    output_cap: int = 0  # of all answers together
+    answer_cap: int = 0  # of each answer: the max_tokens forwarded upstream
     intent: object = None
 
     @classmethod
@@ -114,19 +141,26 @@ class Exchange:
         """
         state.limiter.acquire(key.key_id, key.role, state.monotonic())
         try:
-            requested = body.get("max_completion_tokens") or body.get("max_tokens")
-            cap = model.output_cap(requested if isinstance(requested, int) else None)
-            # Each of the ``n`` answers may use the whole output cap.
-            cap = cap * choices(body) if generates else 0
-            amount = model.max_cost_micro(estimate_prompt_tokens(raw), cap)
-            zone = state.projection.time_zone(key.school_id)
-            reservation = state.budgets.reserve(key, amount, state.now(), zone)
+            reservation, answer_cap, answers = _reserve(
+                state, key, model, raw, body, generates=generates
+            )
         except BaseException:
             state.limiter.release(key.key_id)
             raise
         stream = body.get("stream") is True
         request_id, started = state.new_id(), state.monotonic()
-        return cls(state, key, model, raw, stream, reservation, request_id, started, output_cap=cap)
+        return cls(
+            state,
+            key,
+            model,
+            raw,
+            stream,
+            reservation,
+            request_id,
+            started,
+            output_cap=answer_cap * answers,
+            answer_cap=answer_cap,
+        )
 
     def intend(self) -> None:
         """Journal what this request may cost before it is forwarded: if the gateway dies

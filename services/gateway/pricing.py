@@ -60,6 +60,21 @@ class Model:
         """What a request can cost at most: uncached prompt plus its output cap."""
         return self.cost_micro(Usage(min(prompt_tokens, self.context_tokens), max_output))
 
+    def affordable_output(
+        self, prompt_tokens: int, budget_micro: int, answers: int, most: int
+    ) -> int:
+        """The most output tokens per answer, at most ``most``, that ``budget_micro`` pays
+        for after the prompt, for ``answers`` answers (0 when not even one token fits)."""
+        spare = budget_micro - self.max_cost_micro(prompt_tokens, 0)
+        if answers <= 0 or spare <= 0:
+            return 0
+        per_answer_token = self.output_usd_per_million * answers  # micro-USD per token
+        tokens = most if per_answer_token == 0 else min(most, int(spare / per_answer_token))
+        # Rounding up to whole micro-dollars may cost one token more than the division said.
+        while tokens > 0 and self.max_cost_micro(prompt_tokens, tokens * answers) > budget_micro:
+            tokens -= 1
+        return tokens
+
 
 def demo_model() -> Model:
     """The built-in model answered in-process, so the flow works with no LLM at all."""

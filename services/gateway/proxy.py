@@ -78,7 +78,8 @@ class Proxy:
         try:
             if path == CHAT_PATH:
                 self._observe_chat(exchange, request.headers, body)
-            content, wants_usage = upstream_body(raw, body, model)
+            cap = exchange.answer_cap if path != EMBEDDINGS_PATH else None
+            content, wants_usage = upstream_body(raw, body, model, cap)
             exchange.intend()
             outgoing = self.upstream.build(model, path, content, exchange.request_id)
             timing.sending()
@@ -168,20 +169,20 @@ def parse_object(raw: bytes) -> dict[str, Any]:
     return body
 
 
-def upstream_body(raw: bytes, body: dict[str, Any], model: Model) -> tuple[bytes, bool]:
+def upstream_body(
+    raw: bytes, body: dict[str, Any], model: Model, cap: int | None = None
+) -> tuple[bytes, bool]:
     """What to send upstream and whether the client asked for streamed usage itself.
 
-    A stream always asks the upstream for usage, so we can bill it; an output cap above the
-    model's limit is lowered to it (the reservation assumed no more; OpenCode asks 32000);
-    the original bytes are sent unchanged when nothing needs changing.
+    A stream always asks the upstream for usage, so we can bill it; the output cap is lowered
+    to ``cap``, what the reservation paid for (at most the model's limit: OpenCode asks
+    32000; less when the budget left pays for less); the original bytes are sent unchanged
+    when nothing needs changing.
     """
     changes: dict[str, Any] = {}
     if body.get("model") != model.upstream_model:
         changes["model"] = model.upstream_model
-    for field in OUTPUT_FIELDS:
-        value = body.get(field)
-        if isinstance(value, int) and value > model.max_output_tokens:
-            changes[field] = model.max_output_tokens
+    changes |= _output_caps(body, model, cap)
     options = body.get("stream_options")
     wants_usage = isinstance(options, dict) and options.get("include_usage") is True
     if body.get("stream") is True and not wants_usage:
@@ -218,3 +219,14 @@ def _answer_texts(answer: dict[str, Any]) -> list[str]:
         texts.append(str(choice.get("text") or message.get("content") or ""))
         texts.extend(str(call) for call in message.get("tool_calls") or ())
     return texts
+
+
+def _output_caps(body: dict[str, Any], model: Model, cap: int | None) -> dict[str, Any]:
+    """The output fields to change so no answer can pass ``cap`` tokens."""
+    limit = model.max_output_tokens if cap is None else min(cap, model.max_output_tokens)
+    given = [f for f in OUTPUT_FIELDS if isinstance(body.get(f), int)]
+    lowered = {f: limit for f in given if body[f] > limit}
+    if not given and limit < model.max_output_tokens:
+        # The client set no cap and the budget pays for less than the model's limit.
+        lowered["max_tokens"] = limit
+    return lowered

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pydantic import Field
+
 from infra.settings import ServiceSettings
 
 
@@ -24,3 +26,5 @@ class GatewaySettings(ServiceSettings):
     max_chats_per_key: int = 256
     # Larger bodies get a 413 before admission (a 10 MB body was once billed $2.62).
     max_request_bytes: int = 4 * 1024 * 1024
+    # Admit a request only if the budget left pays for its prompt and this much answer.
+    min_answer_tokens: int = Field(256, ge=1, le=100_000)

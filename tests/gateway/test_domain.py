@@ -9,6 +9,8 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from contracts.events import (
     BudgetChanged,
@@ -70,22 +72,49 @@ def setup(**changes: object) -> tuple[KeyProjection, Budgets, KeyIssued]:
     return projection, budgets, event
 
 
-def test_concurrent_reservations_stop_once_the_budget_is_held() -> None:
-    projection, budgets, event = setup()
+def test_concurrent_reservations_never_hold_more_than_the_budget() -> None:
+    projection, budgets, event = setup()  # a budget of 1000 micro-USD
     key = projection.authenticate(event.key_hash, T0)
-    held = [budgets.reserve(key, 300, T0, ZONE) for _ in range(4)]
-    # Held, not spent: a 429 to retry shortly, not "budget exhausted".
+    held = [budgets.reserve(key, 300, T0, ZONE) for _ in range(3)]
+    # 100 is left, held by requests in flight: a 429 to retry shortly, not "exhausted".
     with pytest.raises(RateLimited) as held_back:
         budgets.reserve(key, 300, T0, ZONE)
     assert held_back.value.status == 429 and held_back.value.headers["retry-after"] == "1"
     for reservation in held:
         budgets.settle(reservation, uuid.uuid4(), 200)
-    assert budgets.account(event.key_id).spent_micro == 800
+    assert budgets.account(event.key_id).spent_micro == 600
     budgets.settle(budgets.reserve(key, 300, T0, ZONE), uuid.uuid4(), 250)
     with pytest.raises(InsufficientQuota) as caught:
         budgets.reserve(key, 300, T0, ZONE)
-    assert "budget of $0.001" in caught.value.message
+    assert caught.value.message.startswith(
+        "This request needs about $0.0003 and $0.00015 is left of this key's budget of $0.001."
+    )
     assert "renews on 2026-02-01 00:00 (Europe/Amsterdam)" in caught.value.message
+    budgets.settle(budgets.reserve(key, 150, T0, ZONE), uuid.uuid4(), 150)
+    with pytest.raises(InsufficientQuota) as spent:
+        budgets.reserve(key, 1, T0, ZONE)
+    assert "You have used $0.001 of this key's budget of $0.001" in spent.value.message
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    budget=st.integers(1, 10_000_000),
+    prompt=st.integers(0, 20_000),
+    asked=st.integers(1, 8_000),
+    answers=st.integers(1, 4),
+    spent=st.integers(0, 10_000_000),
+)
+def test_the_output_cap_never_costs_more_than_what_is_left(
+    budget: int, prompt: int, asked: int, answers: int, spent: int
+) -> None:
+    model = parse_models(HEAD + "input_usd_per_million = 2.5\noutput_usd_per_million = 10")["m"]
+    left = max(budget - spent, 0)
+    cap = model.affordable_output(prompt, left, answers, asked)
+    assert 0 <= cap <= asked
+    if cap:
+        assert model.max_cost_micro(prompt, cap * answers) <= left
+    if cap < asked:  # one token more would not have been paid for
+        assert model.max_cost_micro(prompt, (cap + 1) * answers) > left
 
 
 def test_own_spend_coming_back_from_usage_counts_once_and_others_count() -> None:

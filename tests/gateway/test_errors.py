@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -104,21 +105,23 @@ async def test_body_that_is_not_a_json_object_is_400_and_not_metered(
 async def test_exhausted_budget_is_402_naming_the_budget(
     gateway: Gateway, js: JetStreamContext
 ) -> None:
-    key, _ = await issue_key(js, budget_micro_usd=100)
+    # $0.0006 pays for one CHAT (prompt estimate + 2 tokens at $100/M); it costs $0.00021.
+    key, _ = await issue_key(js, budget_micro_usd=600)
     client = gateway.client(key)
     await client.chat.completions.create(**CHAT)  # type: ignore[call-overload]
     with pytest.raises(openai.APIStatusError) as caught:
         await client.chat.completions.create(**CHAT)  # type: ignore[call-overload]
     error = caught.value
     assert error.status_code == 402 and error.code == "insufficient_quota"
-    assert "budget of $0.0001" in error.message and "does not renew" in error.message
+    assert re.search(r"This request needs about \$0\.000\d+ and \$0\.00039 is left", error.message)
+    assert "budget of $0.0006" in error.message and "does not renew" in error.message
     assert error.response.headers["x-should-retry"] == "false"
 
 
 async def test_exhausted_weekly_budget_says_it_renews_on_monday_at_the_schools_midnight(
     gateway: Gateway, js: JetStreamContext
 ) -> None:
-    key, _ = await issue_key(js, budget_micro_usd=100, renewal=Renewal.WEEKLY)
+    key, _ = await issue_key(js, budget_micro_usd=600, renewal=Renewal.WEEKLY)
     client = gateway.client(key)
     await client.chat.completions.create(**CHAT)  # type: ignore[call-overload]
     with pytest.raises(openai.APIStatusError) as caught:

@@ -57,7 +57,8 @@ def chat(model: str = "fake", content: str = "hello there", **extra: Any) -> dic
 async def send_requests(gateway: Gateway, js: JetStreamContext) -> list[tuple[str, KeyIssued]]:
     """Three answered chats (one streamed), a 401, a 402, a 404 and a model list."""
     key, issued = await issue_key(js)
-    poor_key, poor = await issue_key(js, budget_micro_usd=1)
+    # Pays for the first 'poor' request's estimate (about $0.00057), not for a second one.
+    poor_key, poor = await issue_key(js, budget_micro_usd=800)
     unknown = generate_key()
     await asyncio.sleep(0.2)  # the projection follows KEYS
     async with httpx.AsyncClient(base_url=f"{gateway.url}/v1", timeout=30) as client:
