@@ -69,6 +69,9 @@ def create_app(settings: DocumentsSettings) -> FastAPI:
             # say we are ready, so a request right after /readyz finds a responder.
             await broker.connection.flush()
             readiness.done("subscribed")
+            # Without NATS no render request reaches us: /readyz says so until it is back.
+            connection = broker.connection
+            readiness.check("nats", lambda: bool(connection.is_connected))
             yield
         finally:
             readiness.undo("subscribed")
