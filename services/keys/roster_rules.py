@@ -164,6 +164,18 @@ def _empty_group(
     _forget_dates(directory, group.group_id, set(), out=out, now=now, new_id=new_id)
 
 
+def next_bound(directory: Directory, now: datetime) -> datetime | None:
+    """The earliest recorded begin or end after ``now`` (when the schedule next has work)."""
+    bounds = [
+        bound
+        for users in directory.enrolment_dates.values()
+        for dates in users.values()
+        for bound in (dates.begins_at, dates.ends_at)
+        if bound is not None and bound > now
+    ]
+    return min(bounds, default=None)
+
+
 def due_memberships(directory: Directory, now: datetime, out: Diff, new_id: NewId) -> None:
     """Enrol students whose dates began and unenrol those whose dates ended by ``now``."""
     dated = [(g, u, d) for g, users in directory.enrolment_dates.items() for u, d in users.items()]

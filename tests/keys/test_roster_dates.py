@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from fastapi import FastAPI
 
+from contracts.directory import Directory, EnrolmentDates
 from contracts.events import KeyRevoked, StudentUnenrolled
 from services.keys.catchup import Projector
 from services.keys.projection import ReadModel
+from services.keys.roster_rules import next_bound
 from services.keys.roster_schedule import SCHEDULE, apply_roster_dates
 from tests.keys.conftest import Keys
 from tests.keys.roster import import_zip, roster_zip
@@ -125,3 +127,16 @@ async def test_two_replicas_ending_an_enrolment_at_once_unenrol_and_revoke_once(
     stored = [s.event for s in await keys.ctx.projector.store.read_after(0, 100_000)]
     assert sum(isinstance(e, StudentUnenrolled) for e in stored) == 1
     assert sum(isinstance(e, KeyRevoked) for e in stored) == 1
+
+
+def test_the_schedule_next_wakes_at_the_earliest_begin_or_end_still_ahead() -> None:
+    directory = Directory()
+    assert next_bound(directory, NOW) is None
+    soon, later = NOW + timedelta(hours=2), NOW + timedelta(days=3)
+    directory.enrolment_dates = {
+        "g1": {"a": EnrolmentDates(NOW - timedelta(days=1), later)},
+        "g2": {"b": EnrolmentDates(soon, None), "c": EnrolmentDates(None, NOW)},
+    }
+    assert next_bound(directory, NOW) == soon
+    assert next_bound(directory, soon) == later
+    assert next_bound(directory, later) is None
