@@ -105,8 +105,8 @@ class Directory:
     groups: dict[str, Group] = field(default_factory=dict)
     users: dict[str, User] = field(default_factory=dict)
     admins_by_hash: dict[str, Admin] = field(default_factory=dict)
-    # (user_id, group_id) -> the roster's dates of that membership; undated ones are absent.
-    enrolment_dates: dict[tuple[str, str], EnrolmentDates] = field(default_factory=dict)
+    # group_id -> user_id -> the roster's dates of that membership; undated ones are absent.
+    enrolment_dates: dict[str, dict[str, EnrolmentDates]] = field(default_factory=dict)
 
     def apply(self, event: EventBase) -> None:
         """Apply one event; events that are not about the directory are ignored."""
@@ -159,11 +159,17 @@ class Directory:
 
     def _date(self, event: EnrolmentDatesRecorded) -> None:
         dates = EnrolmentDates(event.begins_at, event.ends_at)
-        pair = (event.user_id, event.group_id)
+        group = self.enrolment_dates.setdefault(event.group_id, {})
         if dates.dated:
-            self.enrolment_dates[pair] = dates
+            group[event.user_id] = dates
         else:
-            self.enrolment_dates.pop(pair, None)
+            group.pop(event.user_id, None)
+        if not group:
+            del self.enrolment_dates[event.group_id]
+
+    def dates_of(self, user_id: str, group_id: str) -> EnrolmentDates:
+        """The roster's dates of a membership (no bounds when it has none)."""
+        return self.enrolment_dates.get(group_id, {}).get(user_id, EnrolmentDates())
 
     def _enrol(self, user_id: str, group_id: str, *, add: bool) -> None:
         group, user = self.groups.get(group_id), self.users.get(user_id)

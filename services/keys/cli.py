@@ -100,11 +100,16 @@ def import_oneroster_command(
     overrides: dict[str, Any] = {"database_url": database_url} if database_url else {}
     settings = KeysSettings(**overrides)
     try:
-        counts = asyncio.run(
+        result = asyncio.run(
             import_oneroster_file(settings, file, default_time_zone or settings.default_time_zone)
         )
     except KeysError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
+    counts = result.counts
     summary = ", ".join(f"{n} {t}" for t, n in sorted(counts.items())) or "nothing changed"
     typer.echo(f"imported {file.name}: {summary}")
+    for gone in result.revoked:
+        typer.echo(f"revoked {gone.key.key_hint} of {gone.name} ({gone.user_id}): {gone.reason}")
+    for row in result.skipped:
+        typer.echo(f"skipped {row.file} line {row.line} ({row.row_id or 'no id'}): {row.reason}")

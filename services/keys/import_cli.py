@@ -10,7 +10,7 @@ from contracts.directory import Admin
 from infra.database import migrate, open_pool
 from services.keys.app import SQL_DIR, make_context
 from services.keys.catchup import Projector
-from services.keys.imports import import_directory
+from services.keys.imports import ImportResult, import_directory
 from services.keys.oneroster import read_zip, to_snapshot
 from services.keys.projection import ReadModel
 from services.keys.settings import KeysSettings
@@ -22,8 +22,8 @@ OPERATOR = Admin("cli", "command line", None)
 
 async def import_oneroster_file(
     settings: KeysSettings, path: Path, default_time_zone: str
-) -> dict[str, int]:
-    """Import the zip at ``path``; returns the number of events appended per type."""
+) -> ImportResult:
+    """Import the zip at ``path``; returns what it appended, revoked and skipped."""
     await migrate(settings.database_url, settings.schema_name, SQL_DIR)
     pool = await open_pool(settings.database_url, settings.schema_name, max_size=2)
     try:
@@ -44,6 +44,6 @@ async def import_oneroster_file(
                 snapshot,
                 lambda done, total: progress.update(task, completed=done, total=total),
             )
-        return result.counts
+        return result
     finally:
         await pool.close()

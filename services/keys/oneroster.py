@@ -74,7 +74,9 @@ def to_snapshot(tables: Tables, time_zones: Mapping[str, str], default_time_zone
         GroupRecord(gid, school, title, tuple(sorted(members.get(gid, {}))), members.get(gid, {}))
         for gid, (school, title) in classes.items()
     ]
-    return Snapshot(schools, groups, users, True, reading.removed, reading.skipped)
+    return Snapshot(
+        schools, groups, users, complete=True, removed=reading.removed, skipped=reading.skipped
+    )
 
 
 def _users(rows: list[Row], school_ids: set[str], reading: _Reading) -> list[UserRecord]:

@@ -59,7 +59,7 @@ def record_dates(
     listed = set(rec.student_ids or ())
     for user_id in sorted(listed):
         pair = (user_id, rec.group_id)
-        stored = directory.enrolment_dates.get(pair, UNDATED)
+        stored = directory.dates_of(user_id, rec.group_id)
         dates = _effective(rec.dates.get(user_id, UNDATED), stored, now)
         _set_dates(directory, pair, dates, out=out, now=now, new_id=new_id)
     _forget_dates(directory, rec.group_id, listed, out=out, now=now, new_id=new_id)
@@ -68,8 +68,8 @@ def record_dates(
 def _forget_dates(
     directory: Directory, group_id: str, keep: set[str], *, out: Diff, now: datetime, new_id: NewId
 ) -> None:
-    for user_id, dated_group in sorted(directory.enrolment_dates):
-        if dated_group == group_id and user_id not in keep:
+    for user_id in sorted(directory.enrolment_dates.get(group_id, {})):
+        if user_id not in keep:
             _set_dates(directory, (user_id, group_id), UNDATED, out=out, now=now, new_id=new_id)
 
 
@@ -83,7 +83,7 @@ def _set_dates(
     new_id: NewId,
 ) -> None:
     user_id, group_id = pair
-    if directory.enrolment_dates.get(pair, UNDATED) == dates:
+    if directory.dates_of(user_id, group_id) == dates:
         return
     event = EnrolmentDatesRecorded(
         event_id=new_id(),
@@ -164,9 +164,22 @@ def _empty_group(
     _forget_dates(directory, group.group_id, set(), out=out, now=now, new_id=new_id)
 
 
+def next_bound(directory: Directory, now: datetime) -> datetime | None:
+    """The earliest recorded begin or end after ``now`` (when the schedule next has work)."""
+    bounds = [
+        bound
+        for users in directory.enrolment_dates.values()
+        for dates in users.values()
+        for bound in (dates.begins_at, dates.ends_at)
+        if bound is not None and bound > now
+    ]
+    return min(bounds, default=None)
+
+
 def due_memberships(directory: Directory, now: datetime, out: Diff, new_id: NewId) -> None:
     """Enrol students whose dates began and unenrol those whose dates ended by ``now``."""
-    for (user_id, group_id), dates in sorted(directory.enrolment_dates.items()):
+    dated = [(g, u, d) for g, users in directory.enrolment_dates.items() for u, d in users.items()]
+    for group_id, user_id, dates in sorted(dated, key=lambda item: item[:2]):
         group = directory.groups.get(group_id)
         if group is None or user_id not in directory.users:
             continue

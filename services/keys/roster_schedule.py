@@ -38,8 +38,18 @@ async def apply_roster_dates(ctx: Context) -> tuple[int, list[Revoked]]:
     return await with_retries(ctx, attempt)
 
 
+def _pause(ctx: Context, interval_seconds: float) -> float:
+    # Wake at the next begin or end, so a membership ends at its moment rather than up to an
+    # interval later; the interval still bounds the wait (an import may add earlier dates).
+    now = ctx.clock()
+    due = roster_rules.next_bound(ctx.model.directory, now)
+    if due is None:
+        return interval_seconds
+    return min(interval_seconds, max((due - now).total_seconds(), 0.0) + 0.01)
+
+
 async def run_roster_schedule(ctx: Context, interval_seconds: float = 30.0) -> None:
-    """Apply due memberships now and every ``interval_seconds``."""
+    """Apply due memberships now, at each next begin or end, and every ``interval_seconds``."""
     while True:
         try:
             changed, revoked = await apply_roster_dates(ctx)
@@ -49,4 +59,4 @@ async def run_roster_schedule(ctx: Context, interval_seconds: float = 30.0) -> N
         else:
             if changed:
                 log.info("roster_memberships_applied", changed=changed, revoked=len(revoked))
-        await asyncio.sleep(interval_seconds)
+        await asyncio.sleep(_pause(ctx, interval_seconds))

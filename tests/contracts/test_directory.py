@@ -109,7 +109,7 @@ def test_enrolment_dates_are_kept_until_a_record_without_dates_forgets_them() ->
     ends = NOW + timedelta(days=30)
     dated = EnrolmentDatesRecorded(**env(), user_id="u", group_id="g", begins_at=None, ends_at=ends)
     directory.apply(dated)
-    dates = directory.enrolment_dates[("u", "g")]
+    dates = directory.dates_of("u", "g")
     assert dates.holds(NOW) and not dates.holds(ends)
     directory.apply(dated.model_copy(update={"ends_at": None, "event_id": uuid.uuid4()}))
     assert directory.enrolment_dates == {}

@@ -172,6 +172,7 @@ def test_cli_imports_a_oneroster_zip_and_a_second_run_changes_nothing(
     first = CliRunner().invoke(keys_cli, args)
     assert first.exit_code == 0, first.output
     assert "18 events" not in first.output and "4 StudentEnrolled" in first.output
+    assert "skipped users.csv line 8 (or-p-1): role 'parent' gets no key" in first.output
     second = CliRunner().invoke(keys_cli, args)
     assert second.exit_code == 0, second.output
     assert "nothing changed" in second.output

@@ -3,10 +3,17 @@ memberships begin and end on time without an administrator (the roster schedule)
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import asyncio
+import dataclasses
+from datetime import UTC, datetime, timedelta
 
 from fastapi import FastAPI
 
+from contracts.directory import Directory, EnrolmentDates
+from contracts.events import KeyRevoked, StudentUnenrolled
+from services.keys.catchup import Projector
+from services.keys.projection import ReadModel
+from services.keys.roster_rules import next_bound
 from services.keys.roster_schedule import SCHEDULE, apply_roster_dates
 from tests.keys.conftest import Keys
 from tests.keys.roster import import_zip, roster_zip
@@ -102,3 +109,34 @@ async def test_an_enrolment_whose_end_is_not_after_its_begin_is_skipped(keys: Ke
     skipped = [(s["line"], s["row_id"], s["reason"]) for s in response.json()["skipped"]]
     assert (3, "or-e-2", "endDate is not after beginDate") in skipped
     assert "or-s-1" not in await members(keys)
+
+
+async def test_two_replicas_ending_an_enrolment_at_once_unenrol_and_revoke_once(
+    keys: Keys,
+) -> None:
+    keys.clock.set(NOW)
+    await import_zip(keys, roster_zip(change={"or-e-2": {"endDate": "2027-01-15"}}), zone=AMSTERDAM)
+    await keys.call("POST", "/users/or-s-1/keys", json={"budget_usd": "3"})
+    # A second replica: its own read model and projector over the same event store.
+    other = dataclasses.replace(
+        keys.ctx, projector=Projector(keys.ctx.projector.store, ReadModel())
+    )
+    keys.clock.set(datetime(2027, 1, 15, 6, tzinfo=UTC))
+    results = await asyncio.gather(apply_roster_dates(keys.ctx), apply_roster_dates(other))
+    assert sorted(changed for changed, _ in results) == [0, 1]
+    stored = [s.event for s in await keys.ctx.projector.store.read_after(0, 100_000)]
+    assert sum(isinstance(e, StudentUnenrolled) for e in stored) == 1
+    assert sum(isinstance(e, KeyRevoked) for e in stored) == 1
+
+
+def test_the_schedule_next_wakes_at_the_earliest_begin_or_end_still_ahead() -> None:
+    directory = Directory()
+    assert next_bound(directory, NOW) is None
+    soon, later = NOW + timedelta(hours=2), NOW + timedelta(days=3)
+    directory.enrolment_dates = {
+        "g1": {"a": EnrolmentDates(NOW - timedelta(days=1), later)},
+        "g2": {"b": EnrolmentDates(soon, None), "c": EnrolmentDates(None, NOW)},
+    }
+    assert next_bound(directory, NOW) == soon
+    assert next_bound(directory, soon) == later
+    assert next_bound(directory, later) is None
