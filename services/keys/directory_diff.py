@@ -10,7 +10,7 @@ snapshot (a OneRoster zip) also describes its schools fully: what it leaves out 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
@@ -106,11 +106,12 @@ def diff(
 ) -> Diff:
     """Check scope and references, then list the events for everything that changed."""
     check(directory, snapshot, admin)
+    described = describes(snapshot, admin)
     out = Diff()
     for school in snapshot.schools:
         _school(directory, school, out, now, new_id)
     for user in snapshot.users:
-        _user(directory, _with_other_schools(directory, user, admin), out, now, new_id)
+        _user(directory, _with_other_schools(directory, user, described), out, now, new_id)
     for group in snapshot.groups:
         _group(directory, group, out, now, new_id)
     roster_rules.access_ends(directory, snapshot, out, now, new_id)
@@ -138,13 +139,24 @@ def _school(
     out.add(f"school:{rec.school_id}", event)
 
 
-def _with_other_schools(directory: Directory, rec: UserRecord, admin: Admin) -> UserRecord:
-    # A scoped administrator describes a user's memberships in its own schools only: the
-    # schools it cannot see stay as they are, so a shared user is never taken out of them.
+def describes(snapshot: Snapshot, admin: Admin) -> Callable[[str], bool]:
+    """Whether the import describes a user's membership of a school: only schools in the
+    administrator's scope and, for a complete snapshot (a OneRoster zip), only its schools."""
+    covered = {s.school_id for s in snapshot.schools}
+    return lambda school_id: (
+        admin.sees(school_id) and (not snapshot.complete or school_id in covered)
+    )
+
+
+def _with_other_schools(
+    directory: Directory, rec: UserRecord, described: Callable[[str], bool]
+) -> UserRecord:
+    # An import describes a user's memberships in the schools it covers only: the others stay
+    # as they are, so a shared user is never taken out of a school the import says nothing of.
     old = directory.users.get(rec.user_id)
     if old is None:
         return rec
-    kept = tuple(s for s in old.school_ids if not admin.sees(s) or s in rec.school_ids)
+    kept = tuple(s for s in old.school_ids if not described(s) or s in rec.school_ids)
     return replace(rec, school_ids=kept + tuple(s for s in rec.school_ids if s not in kept))
 
 
@@ -252,9 +264,10 @@ def check(directory: Directory, snapshot: Snapshot, admin: Admin) -> None:
         _in_scope(admin, school.school_id)
         zone(school.time_zone)
     people = {u.user_id: (u.role, set(u.school_ids)) for u in directory.users.values()}
+    described = describes(snapshot, admin)
     for user in snapshot.users:
         _check_user(directory, admin, user, schools)
-        kept = {s for s in people.get(user.user_id, (user.role, set()))[1] if not admin.sees(s)}
+        kept = {s for s in people.get(user.user_id, (user.role, set()))[1] if not described(s)}
         people[user.user_id] = (user.role, kept | set(user.school_ids))
     for group in snapshot.groups:
         _check_group(directory, admin, group, schools, people)

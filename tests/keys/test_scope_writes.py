@@ -251,3 +251,14 @@ async def test_a_keys_history_holds_no_hash_of_its_secret(seeded: Keys) -> None:
     issued = (await stored.read_stream(f"key:{key['key_id']}"))[0].event
     assert isinstance(issued, KeyIssued)
     assert issued.key_hash not in history.text
+
+
+async def test_a_roster_zip_of_one_school_keeps_a_shared_users_other_schools(
+    seeded: Keys,
+) -> None:
+    await seeded.call("POST", "/directory", json=SHARED)
+    only_north = _oneroster("both,active,true,north,teacher,sam@both,Sam,Shared\n", "")
+    response = await seeded.call("POST", "/directory/oneroster", content=only_north)  # root
+    assert response.status_code == 200, response.text
+    south_staff = (await seeded.call("GET", "/staff?school_id=south")).json()
+    assert "both" in {r["user_id"] for r in south_staff}
