@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: up test lint format install clean
+.PHONY: up test test-fast lint format install clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,10 @@ lint: $(STAMP)
 
 test: lint
 	$(BIN)/pytest
+
+# The tests that need no server (domain, contracts, parsing): seconds, for the edit loop.
+test-fast: $(STAMP)
+	$(BIN)/pytest -q -m "not servers"
 
 format: $(STAMP)
 	$(BIN)/ruff format .

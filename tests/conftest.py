@@ -14,6 +14,22 @@ import pytest
 from infra.embedded import EmbeddedNats, EmbeddedPostgres
 from tests.fakes.upstream import FakeUpstream, ServerThread
 
+# Fixtures that start a real server; a test using none of them (directly or through other
+# fixtures) and living outside the process-level suites needs no server: `make test-fast`.
+SERVER_FIXTURES = frozenset(
+    {"pg_server", "database_url", "nats_server", "nats_url", "nats_client", "fake_upstream"}
+)
+PROCESS_SUITES = ("tests/e2e/", "tests/web/", "tests/infra/")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test that needs real servers with ``servers``."""
+    for item in items:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        where = item.nodeid.replace("\\", "/")
+        if fixtures & SERVER_FIXTURES or where.startswith(PROCESS_SUITES):
+            item.add_marker(pytest.mark.servers)
+
 
 @pytest.fixture(scope="session")
 def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedPostgres]:
