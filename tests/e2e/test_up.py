@@ -48,8 +48,9 @@ def test_up_prints_four_ready_urls_and_ctrl_c_leaves_no_process(tmp_path: Path) 
     try:
         output = read_until(process, "Press Ctrl-C", timeout=120)
         children = psutil.Process(process.pid).children(recursive=True)
-        urls = re.findall(r"http://127\.0\.0\.1:\d+", output)
+        urls = sorted(set(re.findall(r"http://127\.0\.0\.1:\d+", output)))
         assert len(urls) == 4
+        assert re.search(r"Coding page: http://127\.0\.0\.1:\d+/ ", output)
         for url in urls:
             assert httpx.get(f"{url}/readyz").status_code == 200
         token = re.search(r"ais-admin-\w+", output)
