@@ -188,12 +188,24 @@
     document.getElementById("group-budget").focus();
   }
 
+  // What the administrator chose, in the form's own (translated) labels.
+  function describe(form) {
+    const parts = [];
+    for (const field of form.querySelectorAll("input, select")) {
+      const label = form.querySelector('label[for="' + field.id + '"]');
+      const value = field.tagName === "SELECT" ? field.selectedOptions[0].textContent : field.value;
+      if (label && value) { parts.push(label.textContent + ": " + value.replace("T", " ")); }
+    }
+    return parts.join(" · ");
+  }
+
   async function planGroup(event) {
     event.preventDefault();
     groupSpec = formValues(event.target);
     const group = encodeURIComponent(groupDialog.dataset.group);
     try {
       const plan = await call("GET", "/console/api/groups/" + group + "/plan");
+      document.getElementById("plan-spec").textContent = describe(event.target);
       document.getElementById("plan-text").textContent = plan.message;
       document.getElementById("plan-skipped").textContent = plan.skipped_message;
       document.getElementById("group-create").disabled = plan.count === 0;
