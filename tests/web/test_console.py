@@ -81,11 +81,16 @@ def test_a_new_key_is_shown_once_and_gone_after_the_dialog_closes(
     key = shown.inner_text()
     services.secrets.append(key)
     expect(dialog).to_contain_text("cannot be shown again")
+    context.grant_permissions(["clipboard-read", "clipboard-write"])
+    dialog.get_by_role("button", name="Copy key").click()
+    expect(dialog.get_by_role("status")).to_have_text("Copied.")
+    assert page.evaluate("navigator.clipboard.readText()") == key
     assert_accessible(page)
     screenshot(page, "key-dialog-new-key")
 
     dialog.get_by_role("button", name="Close").click()
     expect(dialog).to_be_hidden()
+    expect(page.locator("#new-key")).to_have_count(0)
     assert key not in page.content()
     assert key not in page.url
     storage = page.evaluate("JSON.stringify([localStorage, sessionStorage])")
@@ -115,6 +120,7 @@ def test_a_new_key_is_shown_once_and_gone_after_the_dialog_closes(
     services.secrets.append(second)
     assert second != key
     dialog.get_by_role("button", name="Close").click()
+    expect(page.locator("#new-key")).to_have_count(0)
     expect(tess).to_contain_text(second[-4:])
     expect(tess).to_contain_text("7.00")
     assert second not in page.content()
@@ -193,6 +199,10 @@ def test_a_groups_keys_come_as_a_pdf_sheet_and_the_group_can_be_revoked(
     expect(row(page, "Ada Alpha")).to_contain_text("revoked")
     expect(row(page, "Bo Beta")).to_contain_text("revoked")
     assert not_reloaded(page)
+    page.get_by_role("button", name="Revoke this group's keys").click()
+    expect(confirm).to_contain_text("This group has no keys to revoke.")
+    expect(confirm.get_by_role("button", name="Revoke")).to_be_disabled()
+    page.keyboard.press("Escape")
 
 
 def test_usage_chats_and_requests_show_real_gateway_traffic(page: Page, services: Services) -> None:
@@ -243,6 +253,15 @@ def test_usage_chats_and_requests_show_real_gateway_traffic(page: Page, services
     expect(page.locator("table.requests tbody tr")).to_have_count(1)
     expect(page.locator("table.requests tbody tr")).to_contain_text("demo")
     assert_accessible(page)
+
+
+def test_the_language_switch_only_returns_to_this_site(services: Services) -> None:
+    for outside in ("//evil.example/", "/\\evil.example/", "https://evil.example/"):
+        response = httpx.get(
+            services.url("keys") + "/console/language/en", params={"back": outside}
+        )
+        assert response.status_code == 303
+        assert response.headers["location"] == "/console/staff"
 
 
 def test_dutch_by_browser_language_and_english_by_the_switch(

@@ -127,7 +127,9 @@ async def preview_group_revoke(group_id: str, visit: SignedIn) -> dict[str, obje
     names = [u.name for u, _ in preview.keys]
     return {
         "count": len(names),
-        "message": visit.t("revoke_count", count=len(names), names=_names(names)),
+        "message": visit.t("revoke_count", count=len(names), names=_names(names))
+        if names
+        else visit.t("revoke_none"),
         "confirmation_token": preview.token,
     }
 

@@ -110,7 +110,9 @@ async def signout(request: Request, visit: SignedIn) -> Response:
 @router.get(f"{PREFIX}/language/{{lang}}")
 async def switch_language(lang: str, back: str = f"{PREFIX}/staff") -> Response:
     """Remember the chosen language in a cookie and go back to the page."""
-    target = back if back.startswith("/") and not back.startswith("//") else f"{PREFIX}/staff"
+    # Only a path on this site: "//host" and "/\\host" would leave it.
+    stays = back.startswith("/") and not back.startswith(("//", "/\\"))
+    target = back if stays else f"{PREFIX}/staff"
     response = RedirectResponse(target, status_code=303)
     if lang in LANGUAGES:
         response.set_cookie(LANG_COOKIE, lang, max_age=YEAR, samesite="strict", path="/")

@@ -112,6 +112,10 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "This revokes {count} key(s): {names}.",
         "nl": "Hiermee worden {count} sleutel(s) ingetrokken: {names}.",
     },
+    "revoke_none": {
+        "en": "This group has no keys to revoke.",
+        "nl": "Deze groep heeft geen sleutels om in te trekken.",
+    },
     "revoke_one": {
         "en": "This revokes 1 key: {name} ({hint}).",
         "nl": "Hiermee wordt 1 sleutel ingetrokken: {name} ({hint}).",

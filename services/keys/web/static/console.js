@@ -126,12 +126,14 @@
   const confirmDialog = document.getElementById("confirm-dialog");
   let onConfirm = null;
 
-  function askConfirmation(message, action) {
+  function askConfirmation(message, count, action) {
     document.getElementById("confirm-text").textContent = message;
     showError(confirmDialog, "");
-    onConfirm = action;
+    onConfirm = count > 0 ? action : null;
+    const yes = document.getElementById("confirm-yes");
+    yes.disabled = count === 0;
     confirmDialog.showModal();
-    document.getElementById("confirm-yes").focus();
+    (count > 0 ? yes : confirmDialog.querySelector("[data-close]")).focus();
   }
 
   async function confirmed() {
@@ -151,7 +153,8 @@
     const key = encodeURIComponent(button.dataset.key);
     try {
       const preview = await call("GET", "/console/api/keys/" + key + "/revocation");
-      askConfirmation(preview.message, () => call("POST", "/console/api/keys/" + key + "/revoke", {}));
+      askConfirmation(preview.message, preview.count,
+        () => call("POST", "/console/api/keys/" + key + "/revoke", {}));
     } catch (err) { notice(err.message); }
   }
 
@@ -159,7 +162,7 @@
     const group = encodeURIComponent(button.dataset.group);
     try {
       const preview = await call("GET", "/console/api/groups/" + group + "/revocation");
-      askConfirmation(preview.message, () => call(
+      askConfirmation(preview.message, preview.count, () => call(
         "POST", "/console/api/groups/" + group + "/revocation",
         { confirmation_token: preview.confirmation_token }));
     } catch (err) { notice(err.message); }
@@ -247,7 +250,14 @@
   document.addEventListener("click", (event) => {
     const target = event.target.closest("[data-action], [data-close]");
     if (!target) { return; }
-    if (target.hasAttribute("data-close")) { target.closest("dialog").close(); return; }
+    if (target.hasAttribute("data-close")) {
+      const dialog = target.closest("dialog");
+      // Forget at once, not only when "close" is dispatched (Escape still goes that way).
+      if (dialog === keyDialog) { forgetKey(); }
+      if (dialog === groupDialog) { resetGroupDialog(); }
+      dialog.close();
+      return;
+    }
     const action = target.dataset.action;
     if (action === "key") { openKeyDialog(target); }
     if (action === "revoke") { revokeOne(target); }
