@@ -419,6 +419,30 @@ def test_with_the_ledger_stopped_usage_says_unavailable_and_keys_still_work(
     assert_accessible(page)
 
 
+def test_with_the_documents_service_stopped_group_keys_say_why_and_none_is_made(
+    page: Page, services: Services
+) -> None:
+    documents = services.stack.processes["documents"]
+    documents.send_signal(signal.SIGTERM)
+    documents.wait(30)
+    sign_in(page, services)
+    page.goto(services.url("keys") + "/console/students?group=s-9")
+    page.get_by_role("button", name="Create keys for this group").click()
+    dialog = page.get_by_role("dialog", name="Keys for group Nine")
+    dialog.get_by_label("Start (America/New_York, optional)").fill("2030-01-06T08:00")
+    dialog.get_by_role("button", name="Next").click()
+    expect(dialog).to_contain_text("1 key(s) will be made, for: Yan Southey.")
+    dialog.get_by_role("button", name="Create keys").click()
+    alert = dialog.get_by_role("alert")
+    expect(alert).to_have_text(
+        "Something went wrong: The documents service is not running (no responder for key "
+        "sheets); no key was issued.",
+        timeout=60_000,
+    )
+    dialog.get_by_role("button", name="Cancel").click()
+    expect(row(page, "Yan Southey")).to_contain_text("no key")
+
+
 def test_the_session_cookie_is_secure_behind_https(services: Services) -> None:
     # uvicorn trusts X-Forwarded-Proto from loopback, as from a TLS proxy in front of it.
     response = httpx.post(
