@@ -236,6 +236,7 @@ def test_usage_chats_and_requests_show_real_gateway_traffic(page: Page, services
     expect(page.get_by_role("heading", name="Usage of group 5B")).to_be_visible()
     usage_row = page.locator("table.usage tbody tr").filter(has_text="Di Delta")
     expect(usage_row.locator("td").first).to_have_text("2")
+    expect(page.get_by_role("columnheader", name="Last use (Europe/Amsterdam)")).to_be_visible()
     expect(page.get_by_role("img", name="Cost per day")).to_be_visible()
     expect(page.get_by_role("heading", name="Cost per day (USD, days in UTC)")).to_be_visible()
     assert_accessible(page)
