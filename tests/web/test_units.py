@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo
 
+from contracts.events import Renewal
 from services.keys.web.chart import cost_chart
+from services.keys.web.format import next_renewal, usd
 from services.keys.web.session import Sessions
 from services.keys.web.texts import choose
 
@@ -52,3 +56,19 @@ def test_the_chart_has_a_bar_per_day_and_an_accessible_name() -> None:
     svg = cost_chart({date(2026, 12, 2): 1_500_000}, date(2026, 12, 1), date(2026, 12, 3), "Cost")
     assert svg.count("<rect") == 3
     assert 'aria-label="Cost"' in svg and "2026-12-02: 1.500000 USD" in svg
+
+
+def test_next_renewal_is_the_next_local_period_start() -> None:
+    now = datetime(2026, 12, 31, 23, 30, tzinfo=UTC)  # 00:30 on 1 January in Amsterdam
+    zone = "Europe/Amsterdam"
+    assert next_renewal(Renewal.MONTHLY, now, zone) == datetime(2027, 2, 1, tzinfo=ZoneInfo(zone))
+    assert next_renewal(Renewal.DAILY, now, zone) == datetime(2027, 1, 2, tzinfo=ZoneInfo(zone))
+    assert next_renewal(Renewal.WEEKLY, now, zone) == datetime(2027, 1, 4, tzinfo=ZoneInfo(zone))
+    assert next_renewal(Renewal.NONE, now, zone) is None
+
+
+def test_money_shows_cents_and_keeps_sub_cent_usage_visible() -> None:
+    assert usd(Decimal("12.5")) == "12.50"
+    assert usd("0.000300") == "0.0003"
+    assert usd(Decimal(0)) == "0.00"
+    assert usd(None) == "—"
