@@ -159,6 +159,9 @@ def services(
         assert token is not None
         running = Services(stack, {"root": token})
         with running.keys_api() as api:
+            # The token was made by another process: wait until the keys service's
+            # projection has applied it (under load this takes a moment).
+            assert poll(lambda: api.get("/schools").status_code == 200, timeout=60)
             assert api.post("/directory", json=DIRECTORY).status_code == 200
             for who, scope in (("north", ["north"]), ("doomed", ["north"])):
                 made = api.post("/admins", json={"name": f"Admin {who}", "school_ids": scope})
