@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: up test test-fast lint format install clean
+.PHONY: up test test-fast lint format install system-packages clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,7 +14,18 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-install: $(STAMP)
+install: $(STAMP) system-packages
+
+# Debian packages the tests use: Chromium for the Coding page's browser tests (Playwright never
+# downloads one), poppler-utils and zbar-tools to read key sheets back. Installed when missing.
+SYSTEM_PACKAGES := chromium:chromium pdftoppm:poppler-utils zbarimg:zbar-tools
+
+system-packages:
+	@missing=""; for entry in $(SYSTEM_PACKAGES); do \
+	  command -v $${entry%%:*} >/dev/null 2>&1 || missing="$$missing $${entry##*:}"; done; \
+	if [ -n "$$missing" ]; then \
+	  apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y $$missing; \
+	fi
 
 up: $(STAMP)
 	$(BIN)/aischool up
@@ -25,7 +36,7 @@ lint: $(STAMP)
 	$(BIN)/mypy contracts services infra tests bench
 	$(BIN)/lint-imports
 
-test: lint
+test: lint system-packages
 	$(BIN)/pytest
 
 # The tests that need no server (domain, contracts, parsing): seconds, for the edit loop.

@@ -105,6 +105,7 @@ def _print_urls(stack: Stack, token: str | None) -> None:
     ports = stack.ports
     typer.echo("")
     typer.echo("AI-School Coding is ready:")
+    typer.echo(f"  Coding page: http://127.0.0.1:{ports['keys']}/  (sign in with an admin token)")
     typer.echo(f"  Coding endpoint (OpenAI-compatible)  http://127.0.0.1:{ports['gateway']}/v1")
     typer.echo(f"  Keys admin API (docs at /docs)       http://127.0.0.1:{ports['keys']}")
     typer.echo(f"  Ledger reports API                   http://127.0.0.1:{ports['ledger']}")

@@ -87,6 +87,7 @@ class Stack:
         env["AISCHOOL_NATS_URL"] = self.nats_url
         env["AISCHOOL_DATABASE_URL"] = self.database_url
         env["AISCHOOL_GATEWAY_BASE_URL"] = self.printed_url
+        env["AISCHOOL_LEDGER_URL"] = f"http://127.0.0.1:{self.ports['ledger']}"
         return env
 
     @property

@@ -37,6 +37,7 @@ from services.keys.roster_schedule import run_roster_schedule
 from services.keys.settings import KeysSettings
 from services.keys.sheets import nats_documents
 from services.keys.store import EventStore
+from services.keys.web.mount import mount_console
 
 log = structlog.get_logger(__name__)
 SQL_DIR = Path(__file__).parent / "sql"
@@ -150,4 +151,5 @@ def create_app(settings: KeysSettings, clock: Callable[[], datetime] = utc_now) 
     install_error_handlers(app)
     app.include_router(health_router(readiness, registry))
     include_routers(app)
+    mount_console(app, settings, clock)
     return app

@@ -67,6 +67,21 @@ def skip_reason(ctx: Context, group: Group, user: User, now: datetime) -> str | 
     return None
 
 
+def issue_plan(
+    ctx: Context, group: Group, now: datetime
+) -> tuple[list[User], list[tuple[User, str]]]:
+    """The group's students who would get a key now, and those skipped with the reason."""
+    eligible: list[User] = []
+    skipped: list[tuple[User, str]] = []
+    for user in _students(ctx, group):
+        reason = skip_reason(ctx, group, user, now)
+        if reason is None:
+            eligible.append(user)
+        else:
+            skipped.append((user, reason))
+    return eligible, skipped
+
+
 async def issue_group_keys(
     ctx: Context,
     admin: Admin,
@@ -80,17 +95,22 @@ async def issue_group_keys(
     await ctx.projector.catch_up()
     group = visible_group(ctx.model, admin, group_id)
     now, batch_id = ctx.clock(), ctx.new_id()
-    new: list[tuple[User, NewKey]] = []
-    skipped: list[tuple[User, str]] = []
-    for user in _students(ctx, group):
-        reason = skip_reason(ctx, group, user, now)
-        if reason is not None:
-            skipped.append((user, reason))
-            continue
-        made = new_key_command(
-            ctx, admin, user, spec, group_id=group_id, batch_id=batch_id, school_id=group.school_id
+    eligible, skipped = issue_plan(ctx, group, now)
+    new = [
+        (
+            user,
+            new_key_command(
+                ctx,
+                admin,
+                user,
+                spec,
+                group_id=group_id,
+                batch_id=batch_id,
+                school_id=group.school_id,
+            ),
         )
-        new.append((user, made))
+        for user in eligible
+    ]
     if not new:
         raise Conflict(_nobody_message(group, skipped))
     # No half results: a sheet that cannot be rendered means no key exists at all.

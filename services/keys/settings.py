@@ -25,3 +25,7 @@ class KeysSettings(ServiceSettings):
     # OneRoster has no time zones: schools new to the directory get this one.
     default_time_zone: str = "UTC"
     renewal_interval_seconds: float = 30.0
+    # The Coding page reads usage figures through the ledger's HTTP API, as the signed-in admin.
+    ledger_url: str = "http://127.0.0.1:8102"
+    console_session_hours: float = 8.0
+    console_idle_minutes: float = 30.0

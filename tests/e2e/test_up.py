@@ -48,8 +48,9 @@ def test_up_prints_four_ready_urls_and_ctrl_c_leaves_no_process(tmp_path: Path) 
     try:
         output = read_until(process, "Press Ctrl-C", timeout=120)
         children = psutil.Process(process.pid).children(recursive=True)
-        urls = re.findall(r"http://127\.0\.0\.1:\d+", output)
+        urls = sorted(set(re.findall(r"http://127\.0\.0\.1:\d+", output)))
         assert len(urls) == 4
+        assert re.search(r"Coding page: http://127\.0\.0\.1:\d+/ ", output)
         for url in urls:
             assert httpx.get(f"{url}/readyz").status_code == 200
         token = re.search(r"ais-admin-\w+", output)
@@ -93,7 +94,8 @@ def test_up_restarts_a_killed_service_and_nats_says_so_and_leaves_nothing(tmp_pa
     children: list[psutil.Process] = []
     try:
         output = read_until(process, "Press Ctrl-C", timeout=120)
-        gateway, _, ledger, _ = re.findall(r"http://127\.0\.0\.1:\d+", output)
+        gateway = _url(output, "Coding endpoint")
+        ledger = _url(output, "Ledger reports API")
         child(process, "ledger", "serve").kill()
         read_until(process, "up: ledger restarted", timeout=30)
         wait_ready(ledger)
@@ -107,3 +109,10 @@ def test_up_restarts_a_killed_service_and_nats_says_so_and_leaves_nothing(tmp_pa
     time.sleep(0.5)
     assert children
     assert [c.pid for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE] == []
+
+
+def _url(output: str, label: str) -> str:
+    """The loopback URL ``up`` printed on the line with ``label`` (without ``/v1``)."""
+    found = re.search(rf"{label}.*?(http://127\.0\.0\.1:\d+)", output)
+    assert found is not None, output
+    return found.group(1)

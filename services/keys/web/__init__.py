@@ -1,0 +1,1 @@
+"""The Coding page: the administrators' web console, served by the keys service."""
