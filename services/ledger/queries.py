@@ -51,6 +51,10 @@ def _where(f: Filters, by: Dimension) -> tuple[sql.Composable, dict[str, Any]]:
 
 
 def _rollup(by: Dimension, f: Filters) -> str:
+    # Per school and day, when the question names nothing finer: the smallest rollup.
+    finer = (f.group_id, f.user_id, f.key_id, f.model)
+    if by in ("school", "day") and all(v is None for v in finer):
+        return "daily_school_usage"
     # Without a key or a user in the question, the much smaller per-group rollup answers.
     if (
         by in ("group", "school", "model", "day", "group_day")
