@@ -15,9 +15,15 @@ from datetime import datetime
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
-from contracts.events import BudgetRenewed, EventBase, KeyIssued, RequestMetered
+from contracts.events import (
+    BudgetChanged,
+    BudgetRenewed,
+    EventBase,
+    KeyIssued,
+    RequestMetered,
+)
 from contracts.money import format_usd
-from contracts.periods import next_boundary
+from contracts.periods import next_boundary, period_start
 from services.gateway.errors import InsufficientQuota, RateLimited
 from services.gateway.projection import KeyRecord, ask_for_more, format_time
 
@@ -29,6 +35,11 @@ class Account:
     period_start: datetime | None = None
     spent_micro: int = 0
     reserved_micro: int = 0
+    # The next period boundary, once a request of ours looked before it passed, and the spend
+    # at or after it: at the boundary that spend becomes the new period's, without waiting for
+    # the keys service's BudgetRenewed (which comes up to a renewal interval later).
+    renews_at: datetime | None = None
+    spent_after_micro: int = 0
 
 
 @dataclass(frozen=True)
@@ -61,6 +72,8 @@ class Budgets:
                 self.account(event.key_id).period_start = event.period_start
             case BudgetRenewed():
                 self._renew(event)
+            case BudgetChanged():
+                self._unsplit(self.account(event.key_id))  # the renewal may have changed
             case RequestMetered():
                 if event.request_id in self.settled_here:
                     self.settled_here.discard(event.request_id)
@@ -70,12 +83,23 @@ class Budgets:
     def _renew(self, event: BudgetRenewed) -> None:
         account = self.account(event.key_id)
         if account.period_start is None or event.period_start > account.period_start:
+            tracked = account.renews_at is not None and event.period_start >= account.renews_at
             account.period_start = event.period_start
-            account.spent_micro = 0
+            # Spend since a boundary we tracked is the new period's (if the renewal skipped
+            # periods it may include older spend: counting too much is the safe side).
+            account.spent_micro = account.spent_after_micro if tracked else 0
+            account.spent_after_micro, account.renews_at = 0, None
+
+    @staticmethod
+    def _unsplit(account: Account) -> None:
+        account.spent_micro += account.spent_after_micro
+        account.spent_after_micro, account.renews_at = 0, None
 
     def _spend(self, key_id: UUID, cost_micro: int, at: datetime) -> None:
         account = self.account(key_id)
-        if account.period_start is None or at >= account.period_start:
+        if account.renews_at is not None and at >= account.renews_at:
+            account.spent_after_micro += cost_micro
+        elif account.period_start is None or at >= account.period_start:
             account.spent_micro += cost_micro
 
     def left_micro(self, key: KeyRecord) -> int:
@@ -83,16 +107,18 @@ class Budgets:
         account = self.account(key.key_id)
         return key.budget_micro_usd - account.spent_micro - account.reserved_micro
 
-    def admissible(self, key: KeyRecord, need_micro: int, zone: ZoneInfo) -> int:
+    def admissible(self, key: KeyRecord, need_micro: int, now: datetime, zone: ZoneInfo) -> int:
         """What is left for a request that needs at least ``need_micro``, or raise:
         InsufficientQuota when spend leaves too little, RateLimited when only this key's
         requests in flight hold what it needs (retrying soon may succeed)."""
         account = self.account(key.key_id)
+        self._roll(account, key, now, zone)
+        renewal = account.renews_at or renews_at(key, zone)
         unspent = key.budget_micro_usd - account.spent_micro
         if unspent <= 0:
-            raise InsufficientQuota(exhausted_message(key, account.spent_micro, zone))
+            raise InsufficientQuota(exhausted_message(key, account.spent_micro, renewal, zone))
         if need_micro > unspent:
-            raise InsufficientQuota(too_little_message(key, need_micro, unspent, zone))
+            raise InsufficientQuota(too_little_message(key, need_micro, unspent, renewal, zone))
         left = unspent - account.reserved_micro
         if need_micro > left:
             raise RateLimited(
@@ -109,11 +135,26 @@ class Budgets:
         self.account(key.key_id).reserved_micro += amount_micro
         return Reservation(key.key_id, amount_micro, now)
 
+    @staticmethod
+    def _roll(account: Account, key: KeyRecord, now: datetime, zone: ZoneInfo) -> None:
+        """Start the new period at its boundary (``contracts/periods.py``), by ourselves."""
+        if account.period_start is None:
+            return
+        if account.renews_at is None:
+            boundary = next_boundary(key.renewal, account.period_start, zone)
+            # Track only a boundary still ahead: spend already counted was not split at one
+            # that passed, so that period ends with the keys service's BudgetRenewed.
+            account.renews_at = boundary if boundary is not None and boundary > now else None
+        elif now >= account.renews_at:
+            account.period_start = period_start(key.renewal, now, zone)
+            account.spent_micro, account.spent_after_micro = account.spent_after_micro, 0
+            account.renews_at = next_boundary(key.renewal, now, zone)
+
     def reserve(
         self, key: KeyRecord, amount_micro: int, now: datetime, zone: ZoneInfo
     ) -> Reservation:
         """Hold exactly ``amount_micro`` for a request, or raise as ``admissible`` does."""
-        self.admissible(key, amount_micro, zone)
+        self.admissible(key, amount_micro, now, zone)
         return self.hold(key, amount_micro, now)
 
     def settle(self, reservation: Reservation, request_id: UUID, cost_micro: int) -> None:
@@ -142,11 +183,12 @@ def renews_at(key: KeyRecord, zone: ZoneInfo) -> datetime | None:
     return next_boundary(key.renewal, key.period_start, zone)
 
 
-def exhausted_message(key: KeyRecord, spent_micro: int, zone: ZoneInfo) -> str:
+def exhausted_message(
+    key: KeyRecord, spent_micro: int, renewal: datetime | None, zone: ZoneInfo
+) -> str:
     """What a student reads when the budget is spent: the budget and when it renews."""
     budget = format_usd(key.budget_micro_usd)
     used = format_usd(spent_micro)
-    renewal = renews_at(key, zone)
     when = (
         f"It renews on {format_time(renewal, zone)}."
         if renewal is not None
@@ -155,9 +197,10 @@ def exhausted_message(key: KeyRecord, spent_micro: int, zone: ZoneInfo) -> str:
     return f"You have used {used} of this key's budget of {budget}. {when}"
 
 
-def too_little_message(key: KeyRecord, need_micro: int, unspent_micro: int, zone: ZoneInfo) -> str:
+def too_little_message(
+    key: KeyRecord, need_micro: int, unspent_micro: int, renewal: datetime | None, zone: ZoneInfo
+) -> str:
     """What a student reads when what is left cannot pay for this request."""
-    renewal = renews_at(key, zone)
     when = (
         f"It renews on {format_time(renewal, zone)}."
         if renewal is not None

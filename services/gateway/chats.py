@@ -201,13 +201,25 @@ def read_turns(body: Mapping[str, Any]) -> _Turns:
 
 
 def title(text: str) -> str:
-    """The first non-blank line of a request, whitespace collapsed, cut to ``TITLE_LENGTH``."""
+    """The first non-blank line of a request, whitespace collapsed, without the quotation
+    marks around it (OpenCode quotes the text in its title request), cut to ``TITLE_LENGTH``."""
     line = next((line for line in text.splitlines() if line.strip()), "")
     # Control characters (NUL above all, which PostgreSQL refuses) never reach a title.
-    words = " ".join("".join(c for c in line if c.isprintable() or c.isspace()).split())
+    printable = "".join(c for c in line if c.isprintable() or c.isspace())
+    words = _unquoted(" ".join(printable.split()))
     if len(words) > TITLE_LENGTH:
         return words[: TITLE_LENGTH - 1].rstrip() + "…"
     return words or UNTITLED
+
+
+_QUOTES = {'"': '"', "'": "'", "\u201c": "\u201d", "\u2018": "\u2019", "`": "`"}
+
+
+def _unquoted(words: str) -> str:
+    inner = words[1:-1]
+    if len(words) >= 2 and _QUOTES.get(words[0]) == words[-1] and words[-1] not in inner:
+        return inner.strip()
+    return words
 
 
 def _role(message: object) -> object:

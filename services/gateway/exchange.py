@@ -65,7 +65,8 @@ def _reserve(
     wanted = model.output_cap(requested if isinstance(requested, int) else None) if generates else 0
     least = min(state.min_answer_tokens, wanted)
     zone = state.projection.time_zone(key.school_id)
-    left = state.budgets.admissible(key, model.max_cost_micro(prompt, least * answers), zone)
+    need = model.max_cost_micro(prompt, least * answers)
+    left = state.budgets.admissible(key, need, state.now(), zone)
     cap = model.affordable_output(prompt, left, answers, wanted) if generates else 0
     amount = model.max_cost_micro(prompt, cap * answers)
     return state.budgets.hold(key, amount, state.now()), cap, answers

@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 
 from contracts.events import Role
 from infra.problems import problem
-from services.ledger import api_activity, budgets, queries, reports, scope
+from services.ledger import api_activity, budgets, paging, queries, reports, scope
 from services.ledger.deps import (
     CurrentAdmin,
     From,
@@ -24,6 +24,7 @@ from services.ledger.deps import (
 )
 from services.ledger.errors import InvalidParameter, LedgerError, NotFound
 from services.ledger.negotiate import CSV_RESPONSE, CsvDialect, Dialect, csv_response, wants_csv
+from services.ledger.paging import Order, SortBy
 from services.ledger.queries import Dimension
 from services.ledger.reconcile import reconciliation
 from services.ledger.schemas import ChatRow, Reconciliation, RequestRow, UsageReport
@@ -38,6 +39,8 @@ class By(StrEnum):
     SCHOOLS = "schools"
     MODELS = "models"
     DAYS = "days"
+    USER_MODELS = "user-models"
+    GROUP_DAYS = "group-days"
 
 
 _DIMENSION: dict[By, Dimension] = {
@@ -47,6 +50,8 @@ _DIMENSION: dict[By, Dimension] = {
     By.SCHOOLS: "school",
     By.MODELS: "model",
     By.DAYS: "day",
+    By.USER_MODELS: "user_model",
+    By.GROUP_DAYS: "group_day",
 }
 
 
@@ -73,6 +78,10 @@ async def usage_report(
     key_id: UUID | None = None,
     model: str | None = None,
     role: Annotated[Role | None, Query(description="Only users (or keys) of this role")] = None,
+    sort: Annotated[SortBy | None, Query(description="Default: by id (or day)")] = None,
+    order: Annotated[Order | None, Query(description="Default: desc for figures")] = None,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int | None, Query(ge=1, le=10_000, description="Default: all")] = None,
     csv_dialect: CsvDialect = Dialect.STANDARD,
     total_row: Annotated[bool, Query(description="CSV: end with a row of totals")] = False,
 ) -> Any:
@@ -80,7 +89,7 @@ async def usage_report(
     or day over a period of whole days, each school's in its own time zone, within the
     administrator's schools."""
     dimension = _DIMENSION[by]
-    if role is not None and dimension not in ("user", "key"):
+    if role is not None and dimension not in ("user", "key", "user_model"):
         raise InvalidParameter("'role' applies only to the users and keys reports.", field="role")
     asked: dict[str, object] = {"school_id": school_id, "group_id": group_id}
     asked |= {"user_id": user_id, "key_id": key_id, "model": model}
@@ -92,7 +101,8 @@ async def usage_report(
     if dimension == "key":
         found = budgets.with_idle_keys(found, runtime.view, filters)
     rows = reports.usage_rows(reports.of_role(found, role, runtime.view), dimension, runtime.view)
-    total = reports.total(rows)
+    total, count = reports.total(rows), len(rows)
+    rows = paging.page(paging.arrange(rows, dimension, sort, order), offset, limit)
     extra: tuple[str, ...] = ()
     if dimension == "key":
         rows, extra = await _with_budgets(runtime, rows), budgets.BUDGET_COLUMNS
@@ -100,7 +110,8 @@ async def usage_report(
         columns = reports.NAMED[dimension] + reports.METRICS + extra
         lines = [*rows, {columns[0]: "total", **total}] if total_row else rows
         return csv_response(lines, columns, f"usage-by-{dimension}", csv_dialect)
-    return {"by": dimension, **question.answer(), "rows": rows, "total": total}
+    listing = {"count": count, "offset": offset, "limit": limit}
+    return {"by": dimension, **question.answer(), **listing, "rows": rows, "total": total}
 
 
 async def _with_budgets(runtime: LedgerRuntime, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from enum import StrEnum
 from typing import Annotated, Any
 from uuid import UUID
@@ -41,6 +42,11 @@ async def _question(
     """The scoped filters; a chat outside the scope is a 404, like one that does not exist."""
     chat_id = asked.pop("chat_id", None)
     question = scoped(admin, runtime.view, from_, to, asked)
+    f = question.filters
+    if f.group_id is not None and f.school_id is None:
+        # Naming the group's school too lets raw reads walk the (school_id, at) index.
+        school_id = runtime.view.directory.school_of_group(f.group_id)
+        question = replace(question, filters=replace(f, school_id=school_id))
     if isinstance(chat_id, UUID):
         found = await queries.chat(runtime.pool, chat_id)
         if found is None or not admin.sees(found["school_id"]):

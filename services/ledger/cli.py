@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 import typer
+from pydantic import SecretStr
 
 from infra.database import open_pool
 from infra.messaging import connect
@@ -19,6 +20,12 @@ from services.ledger.settings import LedgerSettings
 app = service_cli(LedgerSettings, create_app)
 
 
+class ReconcileSettings(LedgerSettings):
+    """Reconciliation authenticates no administrator, so it needs no hash secret."""
+
+    hash_secret: SecretStr = SecretStr("")
+
+
 @app.command()
 def reconcile(
     nats_url: NatsUrl = None,
@@ -27,7 +34,7 @@ def reconcile(
 ) -> None:
     """Compare the ledger's totals per key with the metered events in USAGE; 1 on a difference."""
     given: dict[str, Any] = {"nats_url": nats_url, "database_url": database_url}
-    settings = LedgerSettings(**{k: v for k, v in given.items() if v is not None})
+    settings = ReconcileSettings(**{k: v for k, v in given.items() if v is not None})
     report = asyncio.run(_reconcile(settings, wait))
     typer.echo(json.dumps(report, default=str, indent=2))
     if not report["matches"]:

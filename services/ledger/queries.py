@@ -11,7 +11,7 @@ from psycopg import sql
 from infra.database import Pool
 from services.ledger.scope import Filters
 
-Dimension = Literal["user", "key", "group", "school", "model", "day"]
+Dimension = Literal["user", "key", "group", "school", "model", "day", "user_model", "group_day"]
 
 # Columns a report groups by; a key fixes its user, school and group, so they cost nothing.
 GROUP_BY: dict[Dimension, tuple[str, ...]] = {
@@ -21,6 +21,8 @@ GROUP_BY: dict[Dimension, tuple[str, ...]] = {
     "school": ("school_id",),
     "model": ("model",),
     "day": ("day",),
+    "user_model": ("user_id", "model"),
+    "group_day": ("group_id", "school_id", "day"),
 }
 
 _METRICS = sql.SQL(
@@ -43,14 +45,22 @@ def _where(f: Filters, by: Dimension) -> tuple[sql.Composable, dict[str, Any]]:
         if value is not None:
             clauses.append(sql.SQL("{} = %({})s").format(sql.Identifier(column), sql.SQL(column)))
             params[column] = value
-    if by == "group":
+    if by in ("group", "group_day"):
         clauses.append(sql.SQL("group_id IS NOT NULL"))
     return sql.SQL(" AND ").join(clauses), params
 
 
 def _rollup(by: Dimension, f: Filters) -> str:
+    # Per school and day, when the question names nothing finer: the smallest rollup.
+    finer = (f.group_id, f.user_id, f.key_id, f.model)
+    if by in ("school", "day") and all(v is None for v in finer):
+        return "daily_school_usage"
     # Without a key or a user in the question, the much smaller per-group rollup answers.
-    if by in ("group", "school", "model", "day") and f.user_id is None and f.key_id is None:
+    if (
+        by in ("group", "school", "model", "day", "group_day")
+        and f.user_id is None
+        and f.key_id is None
+    ):
         return "daily_group_usage"
     return "daily_usage"
 

@@ -43,6 +43,8 @@ NAMED: dict[Dimension, tuple[str, ...]] = {
     "school": ("school_id", "school_name", "time_zone"),
     "model": ("model",),
     "day": ("day",),
+    "user_model": ("user_id", "user_name", "model"),
+    "group_day": ("group_id", "group_name", "school_id", "school_name", "time_zone", "day"),
 }
 CHAT_COLUMNS = (
     "chat_id",

@@ -64,9 +64,13 @@ class Period(BaseModel):
 
 
 class UsageReport(Period):
-    """A report per user, key, group, school, model or day over whole days in school time."""
+    """A report per user, key, group, school, model or day (or user x model, group x day)
+    over whole days in school time; ``total`` is over every row, ``rows`` one page."""
 
     by: str
+    count: int = Field(description="Rows for the filter, over all pages")
+    offset: int
+    limit: int | None
     rows: list[UsageRow]
     total: Usage
 

@@ -47,6 +47,7 @@ def _unnest(columns: tuple[str, ...]) -> str:
 _ROLLUPS = {
     "daily_usage": (("key_id", "day", "model"), ("user_id", "school_id", "group_id")),
     "daily_group_usage": (("school_id", "day", "group_id", "model"), ()),
+    "daily_school_usage": (("school_id", "day"), ()),
 }
 _SUMS = ("prompt_tokens", "completion_tokens", "cached_tokens", "cost_micro_usd")
 _REQUEST_METRICS = {
@@ -86,6 +87,7 @@ WITH new AS (
     RETURNING *
 ), daily AS ({_rollup("daily_usage", "day", _REQUEST_METRICS, _ADD_REQUESTS)}
 ), daily_groups AS ({_rollup("daily_group_usage", "day", _REQUEST_METRICS, _ADD_REQUESTS)}
+), daily_schools AS ({_rollup("daily_school_usage", "day", _REQUEST_METRICS, _ADD_REQUESTS)}
 ), chat_totals AS (
     INSERT INTO chats AS r (chat_id, key_id, user_id, school_id, group_id, model, requests,
         prompt_tokens, completion_tokens, cached_tokens, cost_micro_usd, first_at, last_at)
@@ -114,6 +116,7 @@ WITH new AS (
     RETURNING chat_id, key_id, user_id, school_id, group_id, model, created_at, created_day
 ), daily AS ({_rollup("daily_usage", "created_day", _CHATS, _ADD_CHATS)}
 ), daily_groups AS ({_rollup("daily_group_usage", "created_day", _CHATS, _ADD_CHATS)}
+), daily_schools AS ({_rollup("daily_school_usage", "created_day", _CHATS, _ADD_CHATS)}
 )
 SELECT count(*) AS inserted FROM new
 """

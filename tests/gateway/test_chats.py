@@ -10,7 +10,13 @@ from uuid import UUID
 
 import pytest
 
-from services.gateway.chats import MAX_PREFIXES, TURN_HASHES_PER_CHAT, ChatDecision, ChatTracker
+from services.gateway.chats import (
+    MAX_PREFIXES,
+    TURN_HASHES_PER_CHAT,
+    ChatDecision,
+    ChatTracker,
+    title,
+)
 
 FIXTURES = Path(__file__).parent / "fixtures"
 KEY = UUID(int=1)
@@ -214,3 +220,20 @@ def test_a_request_without_user_text_joins_the_latest_chat_or_starts_an_untitled
 def test_a_tracker_must_keep_at_least_one_chat_per_key() -> None:
     with pytest.raises(ValueError, match="at least 1"):
         ChatTracker(new_id=lambda: UUID(int=0), max_chats_per_key=0)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            '"Use the glob tool to find every test file"',
+            "Use the glob tool to find every test file",
+        ),
+        ("\u201cWhy does my loop never end?\u201d", "Why does my loop never end?"),
+        ('Say "hello" twice', 'Say "hello" twice'),
+        ('"', '"'),
+        ('"a" or "b"', '"a" or "b"'),
+    ],
+)
+def test_a_chat_title_loses_the_quotation_marks_around_it(text: str, expected: str) -> None:
+    assert title(text) == expected

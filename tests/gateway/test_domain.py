@@ -213,3 +213,50 @@ def test_a_bad_models_file_names_what_is_wrong(text: str, message: str) -> None:
 
 def test_demo_model_is_priced() -> None:
     assert demo_model().cost_micro(Usage(1000, 1000)) == 5000
+
+
+def test_a_weekly_budget_renews_at_monday_midnight_without_waiting_for_budget_renewed() -> None:
+    # Issued on Wednesday 4 November 2026; Monday 9 November 00:00 in Amsterdam is 23:00 UTC.
+    issued_at = datetime(2026, 11, 4, 7, 43, tzinfo=UTC)
+    monday = datetime(2026, 11, 8, 23, 0, tzinfo=UTC)
+    projection, budgets, event = setup(
+        renewal=Renewal.WEEKLY, period_start=issued_at, budget_micro_usd=1000
+    )
+    key = projection.authenticate(event.key_hash, issued_at)
+    budgets.settle(budgets.reserve(key, 1000, issued_at, ZONE), uuid.uuid4(), 1000)
+    with pytest.raises(InsufficientQuota) as caught:
+        budgets.reserve(key, 10, monday - timedelta(seconds=1), ZONE)
+    assert "renews on 2026-11-09 00:00 (Europe/Amsterdam)" in caught.value.message
+
+    after = monday + timedelta(seconds=1)
+    budgets.apply(metered(event.key_id, 300, after))  # another replica, in the new week
+    budgets.settle(budgets.reserve(key, 100, after, ZONE), uuid.uuid4(), 100)
+    assert budgets.account(event.key_id).spent_micro == 400
+    # The keys service's renewal for the same boundary, later, changes nothing.
+    budgets.apply(
+        BudgetRenewed(
+            event_id=uuid.uuid4(), occurred_at=after, key_id=event.key_id,
+            period_start=monday, budget_micro_usd=1000,
+        )
+    )  # fmt: skip
+    assert budgets.account(event.key_id).spent_micro == 400
+
+
+def test_a_boundary_first_seen_after_it_passed_waits_for_budget_renewed() -> None:
+    issued_at = datetime(2026, 11, 4, 7, 43, tzinfo=UTC)
+    projection, budgets, event = setup(
+        renewal=Renewal.DAILY, period_start=issued_at, budget_micro_usd=1000
+    )
+    key = projection.authenticate(event.key_hash, issued_at)
+    budgets.apply(metered(event.key_id, 1000, issued_at))
+    next_day = issued_at + timedelta(days=1)
+    # Spend counted before we looked was not split at midnight: it stands until the renewal.
+    with pytest.raises(InsufficientQuota):
+        budgets.reserve(key, 10, next_day, ZONE)
+    budgets.apply(
+        BudgetRenewed(
+            event_id=uuid.uuid4(), occurred_at=next_day, key_id=event.key_id,
+            period_start=datetime(2026, 11, 4, 23, tzinfo=UTC), budget_micro_usd=1000,
+        )
+    )  # fmt: skip
+    budgets.reserve(key, 10, next_day, ZONE)

@@ -254,6 +254,7 @@ class Ledger:
         tables = {
             "daily_usage": "key_id, day, model",
             "daily_group_usage": "school_id, day, group_id, model",
+            "daily_school_usage": "school_id, day",
             "chats": "chat_id",
             "requests": "request_id",
         }

@@ -10,3 +10,19 @@ ALTER TABLE chats ADD COLUMN created_day date;
 CREATE INDEX requests_school_at ON requests (school_id, at);
 CREATE INDEX requests_key_at ON requests (key_id, at);
 CREATE INDEX requests_at ON requests (at);
+
+-- The same per school and day only: a year of a school's (or every school's) daily series
+-- reads a few hundred rows, however many groups, models and students there are.
+CREATE TABLE daily_school_usage (
+    day date NOT NULL,
+    school_id text NOT NULL,
+    requests bigint NOT NULL DEFAULT 0,
+    prompt_tokens bigint NOT NULL DEFAULT 0,
+    completion_tokens bigint NOT NULL DEFAULT 0,
+    cached_tokens bigint NOT NULL DEFAULT 0,
+    cost_micro_usd bigint NOT NULL DEFAULT 0,
+    chats bigint NOT NULL DEFAULT 0,
+    first_at timestamptz,
+    last_at timestamptz,
+    PRIMARY KEY (school_id, day)
+) WITH (fillfactor = 80);
