@@ -2,9 +2,12 @@
 
 Starts an embedded NATS and a gateway (no LLM: the demo model), issues two keys as the keys
 service would (one with a budget, one with $0.000100 left), and runs each tool once with
-each key, as a student would after the key sheet's set-up lines. Prints what each tool
-answered, its exit code and time, and what the gateway metered. The tools are npm packages
-(``@anthropic-ai/claude-code``, ``@openai/codex``), installed where ``--bin`` points:
+each key, as a student would after the key sheet's set-up lines. Then a second gateway
+serves ``claude-scripted``, an Anthropic-kind model whose upstream (``bench/scripted_claude``)
+answers with a ``Write`` tool call, and Claude Code writes ``hello.py`` through it. Prints
+what each tool answered, its exit code and time, the file, and what the gateway metered.
+The tools are npm packages (``@anthropic-ai/claude-code``, ``@openai/codex``), installed
+where ``--bin`` points:
 
     npm install --prefix /tmp/tools @anthropic-ai/claude-code @openai/codex
     .venv/bin/python -m bench.coding_tools --bin /tmp/tools/node_modules/.bin
@@ -23,11 +26,21 @@ from typing import Any
 
 import pytest
 
+from bench.scripted_claude import FILE_NAME, scripted_app
 from infra.embedded import EmbeddedNats
 from infra.messaging import connect, ensure_streams
+from tests.fakes.upstream import ServerThread
 from tests.gateway import conftest as gw
 
 PROMPT = "Say hello to the class"
+SCRIPTED_MODELS = """
+[models.claude-scripted]
+kind = "anthropic"
+base_url = "{url}/v1"
+input_usd_per_million = 3
+output_usd_per_million = 15
+max_output_tokens = 32000
+"""
 
 
 def claude_command(
@@ -91,11 +104,15 @@ async def session(binary: Path, folder: Path) -> None:
         await ensure_streams(js)
         await gw.js.__wrapped__(nc)  # type: ignore[attr-defined]  # the school, as tests do
         make = gw.make_settings.__wrapped__(folder, nats.url, (None, "http://unused/v1"))  # type: ignore[attr-defined]
-        gateway = gw.start_gateway(next(make)(models_file=None))
+        factory = next(make)
+        gateway = gw.start_gateway(factory(models_file=None))
         try:
             await _tools(binary, gateway, js, folder)
         finally:
             await gateway.stop()
+        try:
+            await _edit(binary, factory, js, folder)
+        finally:
             await nc.close()
     finally:
         nats.stop()
@@ -121,6 +138,34 @@ async def _tools(binary: Path, gateway: Any, js: Any, folder: Path) -> None:
             f" {event.prompt_tokens} completion {event.completion_tokens} cost"
             f" {event.cost_micro_usd} micro-USD"
         )
+
+
+async def _edit(binary: Path, make: Any, js: Any, folder: Path) -> None:
+    """Claude Code writes a file through the gateway, told to by the scripted upstream."""
+    work = folder / "edit"
+    work.mkdir()
+    with ServerThread(scripted_app(str(work))) as upstream:
+        models = folder / "scripted.toml"
+        models.write_text(SCRIPTED_MODELS.format(url=upstream.url))
+        settings = make(models_file=models, spool_dir=folder / "spool-2")
+        gateway = gw.start_gateway(settings)
+        try:
+            key, issued = await gw.issue_key(js, budget_micro_usd=1_000_000)
+            home = folder / "home-edit"
+            home.mkdir()
+            command, env = claude_command(binary, gateway.url, key, home)
+            command[2] = f"Create {FILE_NAME} that prints a greeting"
+            command[-1] = "claude-scripted"
+            env["ANTHROPIC_MODEL"] = env["ANTHROPIC_DEFAULT_HAIKU_MODEL"] = "claude-scripted"
+            run("claude, writing a file", [*command, "--allowedTools", "Write"], env, work)
+            written = work / FILE_NAME
+            print(f"{FILE_NAME}: {written.read_text()!r}" if written.exists() else "no file")
+            await asyncio.sleep(1)  # the metering queue publishes in batches
+            mine = [e for e in await gw.metered(js) if e.key_id == issued.key_id]
+            cost = sum(e.cost_micro_usd for e in mine)
+            print(f"metered: {len(mine)} requests of that key, {cost} micro-USD")
+        finally:
+            await gateway.stop()
 
 
 def main() -> None:
