@@ -10,14 +10,18 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from services.gateway.dialect import Dialect
 from services.gateway.errors import GatewayError, NotFound
 from services.gateway.exchange import authenticate
+from services.gateway.key_info import key_info
 from services.gateway.metrics import NO_MODEL
 from services.gateway.opencode import opencode_config, public_base_url
 from services.gateway.proxy import Proxy
+from services.gateway.responses import RESPONSES, RESPONSES_PATH
 
 MODELS_PATH = "/models"
 OPENCODE_PATH = "/opencode.json"
+KEY_PATH = "/key"
 Handler = Callable[[Request], Awaitable[Response]]
 
 
@@ -56,22 +60,25 @@ def _proxy(request: Request) -> Proxy:
 
 
 def install_openai_routes(app: FastAPI) -> None:
-    """``/v1/chat/completions``, ``/v1/completions``, ``/v1/embeddings``, ``/v1/models``,
-    and ``/v1/opencode.json``.
+    """``/v1/chat/completions``, ``/v1/completions``, ``/v1/embeddings``, ``/v1/responses``,
+    ``/v1/models``,
+    ``/v1/key`` and ``/v1/opencode.json``.
 
     Plain Starlette routes: the handlers read the raw body themselves, so FastAPI's
     dependency and validation machinery would only cost time on the hot path.
     """
     for path in ("/chat/completions", "/completions", "/embeddings"):
         app.add_route(f"/v1{path}", _forwarder(path), methods=["POST"])
+    app.add_route(f"/v1{RESPONSES_PATH}", _forwarder(RESPONSES_PATH, RESPONSES), methods=["POST"])
     app.add_route("/v1/models", _counted(MODELS_PATH, _models), methods=["GET"])
     app.add_route("/v1/models/{name:path}", _counted(MODELS_PATH, _model), methods=["GET"])
     app.add_route(f"/v1{OPENCODE_PATH}", _counted(OPENCODE_PATH, _opencode), methods=["GET"])
+    app.add_route(f"/v1{KEY_PATH}", _counted(KEY_PATH, _key), methods=["GET"])
 
 
-def _forwarder(path: str) -> Handler:
+def _forwarder(path: str, dialect: Dialect | None = None) -> Handler:
     async def forward(request: Request) -> Response:
-        return await _proxy(request).handle(request, path)
+        return await _proxy(request).handle(request, path, dialect)
 
     return forward
 
@@ -103,6 +110,16 @@ async def _model(request: Request) -> Response:
     name = request.path_params["name"]
     key.check_model(name, name in state.models)
     return Response(orjson.dumps(_model_entry(name)), media_type="application/json")
+
+
+async def _key(request: Request) -> Response:
+    """The caller's own key: budget, used, remaining, renewal, validity, models."""
+    state = _proxy(request).state
+    key = authenticate(state, request.headers)
+    zone = state.projection.time_zone(key.school_id)
+    info = key_info(key, state.budgets, state.models, zone)
+    headers = {"Cache-Control": "no-store"}  # spend changes with every request
+    return Response(orjson.dumps(info), headers=headers, media_type="application/json")
 
 
 async def _opencode(request: Request) -> Response:

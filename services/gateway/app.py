@@ -19,6 +19,7 @@ from infra import supervise as supervised
 from infra.follow import Follower
 from infra.messaging import connect, ensure_streams
 from infra.observability import Readiness, health_router
+from services.gateway.anthropic_api import install_anthropic_routes
 from services.gateway.api import install_error_handlers, install_openai_routes
 from services.gateway.budget import Budgets
 from services.gateway.chats import ChatTracker
@@ -203,4 +204,5 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     install_error_handlers(app)
     app.include_router(health_router(readiness, registry))
     install_openai_routes(app)
+    install_anthropic_routes(app)
     return app

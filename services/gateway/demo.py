@@ -127,12 +127,87 @@ def _digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
+async def _responses(request: Request) -> Response:
+    """The Responses API (Codex CLI): the same answer, as a response object or its events."""
+    body = orjson.loads(await request.body())
+    items = body.get("input")
+    items = [{"role": "user", "content": items}] if isinstance(items, str) else items or []
+    prompt = "\n".join([_text(body.get("instructions") or "")] + [_text(i) for i in items])
+    last_user = next((_text(i) for i in reversed(items) if i.get("role") == "user"), "")
+    answer = _answer(last_user, body.get("max_output_tokens"))
+    counts = _usage(prompt, answer)
+    usage = {
+        "input_tokens": counts["prompt_tokens"],
+        "input_tokens_details": {"cached_tokens": 0},
+        "output_tokens": counts["completion_tokens"],
+        "output_tokens_details": {"reasoning_tokens": 0},
+        "total_tokens": counts["total_tokens"],
+    }
+    digest = _digest(prompt)
+    message = {
+        "type": "message",
+        "id": f"msg_demo{digest}",
+        "status": "completed",
+        "role": "assistant",
+        "content": [{"type": "output_text", "text": answer, "annotations": []}],
+    }
+    done = {
+        "id": f"resp_demo{digest}",
+        "object": "response",
+        "created_at": int(time.time()),
+        "status": "completed",
+        "model": "demo",
+        "output": [message],
+        "usage": usage,
+    }
+    if body.get("stream"):
+        return StreamingResponse(_response_events(done, answer), media_type="text/event-stream")
+    return _json(done)
+
+
+async def _response_events(done: dict[str, Any], answer: str) -> AsyncIterator[bytes]:
+    """``response.created``, the message's text word by word, ``response.completed``."""
+    message = done["output"][0]
+    opened = {**message, "status": "in_progress", "content": []}
+    part = {"type": "output_text", "text": "", "annotations": []}
+    at = {"item_id": message["id"], "output_index": 0}
+    events: list[dict[str, Any]] = [
+        {"type": "response.created", "response": {**done, "status": "in_progress", "output": []}},
+        {"type": "response.output_item.added", "output_index": 0, "item": opened},
+        {"type": "response.content_part.added", **at, "content_index": 0, "part": part},
+    ]
+    for index, word in enumerate(answer.split(" ")):
+        delta = word if index == 0 else f" {word}"
+        events.append(
+            {"type": "response.output_text.delta", **at, "content_index": 0, "delta": delta}
+        )
+    events += [
+        {"type": "response.output_text.done", **at, "content_index": 0, "text": answer},
+        {
+            "type": "response.content_part.done",
+            **at,
+            "content_index": 0,
+            "part": message["content"][0],
+        },
+        {"type": "response.output_item.done", "output_index": 0, "item": message},
+        {"type": "response.completed", "response": done},
+    ]
+    for number, event in enumerate(events):
+        data = orjson.dumps({**event, "sequence_number": number})
+        yield b"event: " + event["type"].encode() + b"\ndata: " + data + b"\n\n"
+
+
 def demo_app() -> Starlette:
     """The demo upstream's ASGI app (``/v1/chat/completions``, ``/v1/completions``, ...)."""
+    # Imported here: the Messages routes reuse this module's answer and counts.
+    from services.gateway.demo_anthropic import ROUTES as ANTHROPIC_ROUTES
+
     return Starlette(
         routes=[
             Route("/v1/chat/completions", _chat, methods=["POST"]),
             Route("/v1/completions", _completion, methods=["POST"]),
             Route("/v1/embeddings", _embeddings, methods=["POST"]),
+            Route("/v1/responses", _responses, methods=["POST"]),
+            *ANTHROPIC_ROUTES,
         ]
     )

@@ -61,7 +61,11 @@ def _reserve(
     prompt and a useful answer (``min_answer_tokens``, or less if the client asked less)."""
     prompt = estimate_prompt_tokens(raw)
     answers = choices(body) if generates else 0
-    requested = body.get("max_completion_tokens") or body.get("max_tokens")
+    requested = (
+        body.get("max_completion_tokens")
+        or body.get("max_tokens")
+        or body.get("max_output_tokens")  # the Responses API's name
+    )
     wanted = model.output_cap(requested if isinstance(requested, int) else None) if generates else 0
     least = min(state.min_answer_tokens, wanted)
     zone = state.projection.time_zone(key.school_id)

@@ -19,7 +19,7 @@ from contracts.events import ChatCreated, EventBase, RequestMetered
 from services.gateway.errors import GatewayError
 
 NO_MODEL = ""
-FORWARDED = ("/chat/completions", "/completions", "/embeddings")
+FORWARDED = ("/chat/completions", "/completions", "/embeddings", "/responses", "/messages")
 TOKEN_KINDS = ("prompt", "completion", "cached")
 # LLM answers take from a fraction of a second to minutes.
 UPSTREAM_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 600)

@@ -10,6 +10,9 @@ from typing import Any
 from contracts.money import round_up_micro, token_cost_micro
 
 DEMO_BASE_URL = "http://demo.gateway.internal/v1"
+# The wire format of a model's upstream; the built-in demo answers every API.
+KINDS = frozenset({"openai", "anthropic"})
+DEMO_KIND = "demo"
 
 
 class ModelsConfigError(ValueError):
@@ -24,6 +27,8 @@ class Usage:
     completion_tokens: int
     cached_tokens: int = 0
     estimated: bool = False
+    # Prompt tokens written to the upstream's cache (Anthropic), part of prompt_tokens.
+    cache_write_tokens: int = 0
 
 
 @dataclass(frozen=True)
@@ -39,13 +44,18 @@ class Model:
     output_usd_per_million: Decimal
     context_tokens: int
     max_output_tokens: int
+    kind: str = "openai"
+    cache_write_usd_per_million: Decimal | None = None  # None: the input price
 
     def cost_micro(self, usage: Usage) -> int:
         """Exact cost in micro-USD, rounded up to a whole micro-dollar."""
         cached = min(usage.cached_tokens, usage.prompt_tokens)
+        written = min(usage.cache_write_tokens, usage.prompt_tokens - cached)
+        write_price = self.cache_write_usd_per_million
         exact = (
-            token_cost_micro(usage.prompt_tokens - cached, self.input_usd_per_million)
+            token_cost_micro(usage.prompt_tokens - cached - written, self.input_usd_per_million)
             + token_cost_micro(cached, self.cached_input_usd_per_million)
+            + token_cost_micro(written, write_price or self.input_usd_per_million)
             + token_cost_micro(usage.completion_tokens, self.output_usd_per_million)
         )
         return round_up_micro(exact)
@@ -57,8 +67,12 @@ class Model:
         return min(requested, self.max_output_tokens)
 
     def max_cost_micro(self, prompt_tokens: int, max_output: int) -> int:
-        """What a request can cost at most: uncached prompt plus its output cap."""
-        return self.cost_micro(Usage(min(prompt_tokens, self.context_tokens), max_output))
+        """What a request can cost at most: its prompt at the dearest prompt price (cache
+        writes may cost more than plain input) plus its output cap."""
+        prompt = min(prompt_tokens, self.context_tokens)
+        write_price = self.cache_write_usd_per_million or self.input_usd_per_million
+        written = prompt if write_price > self.input_usd_per_million else 0
+        return self.cost_micro(Usage(prompt, max_output, cache_write_tokens=written))
 
     def affordable_output(
         self, prompt_tokens: int, budget_micro: int, answers: int, most: int
@@ -88,6 +102,7 @@ def demo_model() -> Model:
         output_usd_per_million=Decimal("4.00"),
         context_tokens=128_000,
         max_output_tokens=4_096,
+        kind=DEMO_KIND,
     )
 
 
@@ -119,9 +134,21 @@ def _model(name: str, table: Any) -> Model:
             output_usd_per_million=_price(name, table, "output_usd_per_million"),
             context_tokens=int(table.get("context_tokens", 128_000)),
             max_output_tokens=int(table.get("max_output_tokens", 16_384)),
+            kind=_kind(name, table),
+            cache_write_usd_per_million=_price(
+                name, table, "cache_write_usd_per_million", table["input_usd_per_million"]
+            ),
         )
     except KeyError as exc:
         raise ModelsConfigError(f"models.{name} needs {exc.args[0]}") from exc
+
+
+def _kind(name: str, table: dict[str, Any]) -> str:
+    kind = table.get("kind", "openai")
+    if kind not in KINDS:
+        known = ", ".join(sorted(KINDS))
+        raise ModelsConfigError(f"models.{name}.kind must be one of {known}, not {kind!r}")
+    return str(kind)
 
 
 def _price(name: str, table: dict[str, Any], field: str, default: Any = None) -> Decimal:

@@ -12,13 +12,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from services.gateway.chats import ChatTracker
+from services.gateway.dialect import Dialect
 from services.gateway.errors import BadRequest, PayloadTooLarge, UpstreamTimeout
 from services.gateway.exchange import Exchange, State, authenticate, model_for
 from services.gateway.metrics import NO_MODEL, GatewayMetrics, Timing
 from services.gateway.pricing import Model, Usage, usage_from
 from services.gateway.projection import KeyRecord
 from services.gateway.stream import Relay, RelayResponse
-from services.gateway.tokens import estimate_prompt_tokens, estimate_tokens
+from services.gateway.tokens import estimate_prompt_tokens, estimate_tokens, generated_text
 from services.gateway.upstream import Upstream
 from services.gateway.validation import validate
 
@@ -41,19 +42,23 @@ class Proxy:
     metrics: GatewayMetrics
     max_body_bytes: int = MAX_BODY_BYTES
 
-    async def handle(self, request: Request, path: str) -> Response:
-        """Serve one POST to ``/v1{path}``, counted in the metrics whatever its outcome."""
+    async def handle(self, request: Request, path: str, dialect: Dialect | None = None) -> Response:
+        """Serve one POST to ``/v1{path}``, counted in the metrics whatever its outcome.
+
+        ``dialect`` reads a wire format other than OpenAI's chat/completions/embeddings."""
         started, model = time.perf_counter(), NO_MODEL
+        dialect = dialect or openai_dialect(path)
         try:
             key = authenticate(self.state, request.headers)
             raw = await read_body(request, self.max_body_bytes)
             body = parse_object(raw)
-            validate(path, body)
+            dialect.validate(body)
             chosen = model_for(self.state, key, body.get("model"))
+            dialect.check(chosen)
             model = chosen.name
             timing = self.metrics.timing(model, started)
             response = await self._forward(
-                request, path, key=key, model=chosen, raw=raw, body=body, timing=timing
+                request, path, dialect, key=key, model=chosen, raw=raw, body=body, timing=timing
             )
         except Exception as exc:
             self.metrics.raised(path, model, exc)
@@ -65,6 +70,7 @@ class Proxy:
         self,
         request: Request,
         path: str,
+        dialect: Dialect,
         *,
         key: KeyRecord,
         model: Model,
@@ -76,12 +82,14 @@ class Proxy:
             self.state, key, model, raw, body, generates=path != EMBEDDINGS_PATH
         )
         try:
-            if path == CHAT_PATH:
-                self._observe_chat(exchange, request.headers, body)
+            if dialect.chat_view is not None:
+                self._observe_chat(exchange, request.headers, dialect.chat_view(body))
             cap = exchange.answer_cap if path != EMBEDDINGS_PATH else None
-            content, wants_usage = upstream_body(raw, body, model, cap)
+            content, wants_usage = dialect.prepare(raw, body, model, cap)
             exchange.intend()
-            outgoing = self.upstream.build(model, path, content, exchange.request_id)
+            outgoing = self.upstream.build(
+                model, path, content, exchange.request_id, dialect.passed(request.headers)
+            )
             timing.sending()
             response = await self.upstream.send(outgoing)
         except UpstreamTimeout:
@@ -96,13 +104,19 @@ class Proxy:
         if response.status_code == 200 and is_event_stream(response.headers):
             exchange.stream = True
             timing.relaying()
-            return RelayResponse(Relay(response, exchange, wants_usage, timing), headers)
-        answer = await self._whole(response, exchange, headers, timing)
+            relay = Relay(response, exchange, wants_usage, timing, dialect)
+            return RelayResponse(relay, headers)
+        answer = await self._whole(response, exchange, headers, timing, dialect)
         timing.answered()
         return answer
 
     async def _whole(
-        self, response: Any, exchange: Exchange, headers: dict[str, str], timing: Timing
+        self,
+        response: Any,
+        exchange: Exchange,
+        headers: dict[str, str],
+        timing: Timing,
+        dialect: Dialect,
     ) -> Response:
         try:
             content = await self.upstream.read(response)
@@ -113,7 +127,7 @@ class Proxy:
         finally:
             await response.aclose()
         status = response.status_code
-        exchange.finish(usage_of(content, exchange.raw, status), status)
+        exchange.finish(dialect.whole_usage(content, exchange.raw, status), status)
         media_type = response.headers.get("content-type", "application/json")
         return Response(content, response.status_code, headers, media_type)
 
@@ -125,6 +139,18 @@ class Proxy:
         exchange.chat_id = decision.chat_id
         if decision.created:
             exchange.chat_created(decision.chat_id, decision.title)
+
+
+def openai_dialect(path: str) -> Dialect:
+    """OpenAI's chat completions, completions and embeddings (chat detection on chats)."""
+    return Dialect(
+        validate=lambda body: validate(path, body),
+        prepare=upstream_body,
+        whole_usage=usage_of,
+        chunk_text=generated_text,
+        chunk_usage=lambda chunk, seen: usage_from(chunk.get("usage")),
+        chat_view=(lambda body: body) if path == CHAT_PATH else None,
+    )
 
 
 def is_event_stream(headers: Mapping[str, str]) -> bool:

@@ -10,6 +10,7 @@ goes away before the end.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from typing import Any
 
 import anyio
@@ -18,10 +19,11 @@ import orjson
 from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
+from services.gateway.dialect import Dialect
 from services.gateway.exchange import Exchange
 from services.gateway.metrics import Timing
-from services.gateway.pricing import Usage, usage_from
-from services.gateway.tokens import estimate_prompt_tokens, estimate_tokens, generated_text
+from services.gateway.pricing import Usage
+from services.gateway.tokens import estimate_prompt_tokens, estimate_tokens
 
 SEPARATORS = (b"\r\n\r\n", b"\n\n")
 
@@ -30,9 +32,15 @@ class Relay:
     """Reads one upstream stream for one client and bills it once when closed."""
 
     def __init__(
-        self, response: httpx.Response, exchange: Exchange, wants_usage: bool, timing: Timing
+        self,
+        response: httpx.Response,
+        exchange: Exchange,
+        wants_usage: bool,
+        timing: Timing,
+        dialect: Dialect,
     ) -> None:
         self._response = response
+        self._dialect = dialect
         self._timing = timing
         self._exchange = exchange
         self._wants_usage = wants_usage
@@ -57,8 +65,8 @@ class Relay:
             return event
         if not isinstance(chunk, dict):
             return event
-        self._generated += estimate_tokens(generated_text(chunk))
-        usage = usage_from(chunk.get("usage"))
+        self._generated += estimate_tokens(self._dialect.chunk_text(chunk))
+        usage = self._dialect.chunk_usage(chunk, self._usage)
         if usage is None:
             return event
         self._usage = usage
@@ -68,7 +76,11 @@ class Relay:
         """Bill what was generated (real usage, else our count) and free the upstream."""
         self._timing.received()
         status = self._response.status_code
-        if self._usage is not None:
+        if self._usage is not None and self._usage.estimated:
+            # Usage so far (Anthropic's message_start): the output is what we saw generated.
+            seen = max(self._usage.completion_tokens, self._generated)
+            self._exchange.finish(replace(self._usage, completion_tokens=seen), status)
+        elif self._usage is not None:
             self._exchange.finish(self._usage, status)
         else:
             prompt = estimate_prompt_tokens(self._exchange.raw)

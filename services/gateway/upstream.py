@@ -18,6 +18,7 @@ from services.gateway.demo import demo_app
 from services.gateway.errors import UpstreamTimeout, UpstreamUnavailable
 from services.gateway.pricing import DEMO_BASE_URL, Model
 
+ANTHROPIC_VERSION = "2023-06-01"
 POOL = httpx.Limits(max_connections=512, max_keepalive_connections=128)
 
 
@@ -49,15 +50,28 @@ class Upstream:
             timeout=httpx.Timeout(timeout_seconds, connect=connect_timeout_seconds),
         )
 
-    def build(self, model: Model, path: str, body: bytes, request_id: UUID) -> httpx.Request:
-        """The upstream request for ``path`` (e.g. ``/chat/completions``) with our credentials."""
+    def build(
+        self,
+        model: Model,
+        path: str,
+        body: bytes,
+        request_id: UUID,
+        passed: Mapping[str, str] | None = None,
+    ) -> httpx.Request:
+        """The upstream request for ``path`` (e.g. ``/chat/completions``) with our credentials
+        (``x-api-key`` for an Anthropic upstream) and the client's ``passed`` headers."""
         headers = {
+            **(passed or {}),
             "content-type": "application/json",
             "accept-encoding": "identity",
             "x-client-request-id": str(request_id),
         }
         secret = self._secrets.get(model.name)
-        if secret:
+        if model.kind == "anthropic":
+            headers.setdefault("anthropic-version", ANTHROPIC_VERSION)
+            if secret:
+                headers["x-api-key"] = secret
+        elif secret:
             headers["authorization"] = f"Bearer {secret}"
         return self._client.build_request(
             "POST", f"{model.base_url}{path}", content=body, headers=headers

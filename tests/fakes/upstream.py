@@ -47,6 +47,11 @@ class FakeUpstream:
     # Streams even when the request did not ask to (some servers do): billed all the same.
     always_stream: bool = False
     fail_with: tuple[int, dict[str, Any]] | None = None
+    # Cached prompt tokens the Responses route reports (part of its input tokens).
+    cached_tokens: int = 0
+    # Prompt tokens the Messages route reports as read from and written to its cache
+    # (Anthropic counts them apart from input_tokens).
+    cache_write_tokens: int = 0
     requests: list[dict[str, Any]] = field(default_factory=list)
     headers: list[dict[str, str]] = field(default_factory=list)
     reported: list[dict[str, int]] = field(default_factory=list)
@@ -57,6 +62,9 @@ class FakeUpstream:
                 Route("/v1/chat/completions", self._chat, methods=["POST"]),
                 Route("/v1/completions", self._completion, methods=["POST"]),
                 Route("/v1/embeddings", self._embeddings, methods=["POST"]),
+                Route("/v1/responses", self._responses, methods=["POST"]),
+                Route("/v1/messages", self._messages, methods=["POST"]),
+                Route("/v1/messages/count_tokens", self._count_tokens, methods=["POST"]),
                 Route("/v1/models", self._models, methods=["GET"]),
             ]
         )
@@ -152,6 +160,142 @@ class FakeUpstream:
         return JSONResponse(
             {"object": "list", "data": data, "model": body.get("model"), "usage": usage}
         )
+
+    async def _responses(self, request: Request) -> Response:
+        """The Responses API: ``input`` and ``instructions`` words in, ``"ok " * n`` out."""
+        body = await self._begin(request)
+        if self.fail_with is not None:
+            return JSONResponse(self.fail_with[1], self.fail_with[0])
+        n = min(int(body.get("max_output_tokens") or DEFAULT_COMPLETION), MAX_COMPLETION)
+        prompt = _words(body.get("input")) + _words(body.get("instructions"))
+        text = " ".join(["ok"] * n)
+        message = {
+            "type": "message",
+            "id": "msg_fake",
+            "status": "completed",
+            "role": "assistant",
+            "content": [{"type": "output_text", "text": text, "annotations": []}],
+        }
+        response: dict[str, Any] = {
+            "id": "resp_fake",
+            "object": "response",
+            "created_at": int(time.time()),
+            "status": "completed",
+            "model": body.get("model"),
+            "output": [message],
+            "usage": None,
+        }
+        if self.send_usage:
+            self.reported.append(
+                {
+                    "prompt_tokens": prompt,
+                    "completion_tokens": n,
+                    "cached_tokens": self.cached_tokens,
+                }
+            )
+            response["usage"] = {
+                "input_tokens": prompt,
+                "input_tokens_details": {"cached_tokens": self.cached_tokens},
+                "output_tokens": n,
+                "output_tokens_details": {"reasoning_tokens": 0},
+                "total_tokens": prompt + n,
+            }
+        if body.get("stream") or self.always_stream:
+            return StreamingResponse(
+                self._stream_response(response, n), media_type="text/event-stream"
+            )
+        return JSONResponse(response)
+
+    async def _stream_response(self, response: dict[str, Any], n: int) -> AsyncIterator[bytes]:
+        started = {**response, "status": "in_progress", "output": [], "usage": None}
+        events: list[dict[str, Any]] = [{"type": "response.created", "response": started}]
+        for index in range(n):
+            delta = "ok" if index == 0 else " ok"
+            events.append(
+                {
+                    "type": "response.output_text.delta",
+                    "item_id": "msg_fake",
+                    "output_index": 0,
+                    "content_index": 0,
+                    "delta": delta,
+                }
+            )
+        events.append({"type": "response.completed", "response": response})
+        for number, event in enumerate(events):
+            data = json.dumps({**event, "sequence_number": number})
+            yield f"event: {event['type']}\ndata: {data}\n\n".encode()
+            if self.chunk_delay_seconds:
+                await asyncio.sleep(self.chunk_delay_seconds)
+
+    async def _messages(self, request: Request) -> Response:
+        """Anthropic's Messages API: message and system words in, ``"ok " * n`` out."""
+        body = await self._begin(request)
+        if self.fail_with is not None:
+            return JSONResponse(self.fail_with[1], self.fail_with[0])
+        n = min(int(body.get("max_tokens") or DEFAULT_COMPLETION), MAX_COMPLETION)
+        prompt = _words(body.get("messages", [])) + _words(body.get("system"))
+        read, written = self.cached_tokens, self.cache_write_tokens
+        usage = {
+            "input_tokens": prompt,
+            "output_tokens": n,
+            "cache_read_input_tokens": read,
+            "cache_creation_input_tokens": written,
+        }
+        if self.send_usage:
+            self.reported.append(
+                {
+                    "prompt_tokens": prompt + read + written,
+                    "completion_tokens": n,
+                    "cached_tokens": read,
+                    "cache_write_tokens": written,
+                }
+            )
+        message = {
+            "id": "msg_fake",
+            "type": "message",
+            "role": "assistant",
+            "model": body.get("model"),
+            "content": [{"type": "text", "text": " ".join(["ok"] * n)}],
+            "stop_reason": "max_tokens",
+            "stop_sequence": None,
+            "usage": usage,
+        }
+        if body.get("stream") or self.always_stream:
+            return StreamingResponse(
+                self._stream_message(message, n), media_type="text/event-stream"
+            )
+        return JSONResponse(message)
+
+    async def _stream_message(self, message: dict[str, Any], n: int) -> AsyncIterator[bytes]:
+        usage = message["usage"]
+        started = {
+            **message,
+            "content": [],
+            "stop_reason": None,
+            "usage": {**usage, "output_tokens": 1},
+        }
+        block = {"type": "text", "text": ""}
+        events: list[dict[str, Any]] = [
+            {"type": "message_start", "message": started},
+            {"type": "content_block_start", "index": 0, "content_block": block},
+            {"type": "ping"},
+        ]
+        for index in range(n):
+            delta = {"type": "text_delta", "text": "ok" if index == 0 else " ok"}
+            events.append({"type": "content_block_delta", "index": 0, "delta": delta})
+        final: dict[str, Any] = {"type": "message_delta", "delta": {"stop_reason": "max_tokens"}}
+        if self.send_usage:
+            final["usage"] = {"output_tokens": n}
+        events += [{"type": "content_block_stop", "index": 0}, final, {"type": "message_stop"}]
+        for event in events:
+            yield f"event: {event['type']}\ndata: {json.dumps(event)}\n\n".encode()
+            if self.chunk_delay_seconds:
+                await asyncio.sleep(self.chunk_delay_seconds)
+
+    async def _count_tokens(self, request: Request) -> Response:
+        body = await self._begin(request)
+        prompt = _words(body.get("messages", [])) + _words(body.get("system"))
+        return JSONResponse({"input_tokens": prompt})
 
     async def _models(self, request: Request) -> Response:
         return JSONResponse(
