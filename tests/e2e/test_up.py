@@ -70,11 +70,21 @@ def test_up_prints_four_ready_urls_and_ctrl_c_leaves_no_process(tmp_path: Path) 
         stop(again)
 
 
-def child(process: subprocess.Popen[str], *words: str) -> psutil.Process:
-    for candidate in psutil.Process(process.pid).children(recursive=True):
-        if all(any(word in part for part in candidate.cmdline()) for word in words):
-            return candidate
-    raise AssertionError(f"no child process with {words}")
+def child(process: subprocess.Popen[str], *words: str, timeout: float = 30) -> psutil.Process:
+    """The child whose command line has all ``words`` (waiting while ``up`` restarts one)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        seen = []
+        for candidate in psutil.Process(process.pid).children(recursive=True):
+            try:
+                line = candidate.cmdline()
+            except psutil.Error:  # gone meanwhile
+                continue
+            seen.append(" ".join(line))
+            if all(any(word in part for part in line) for word in words):
+                return candidate
+        assert time.monotonic() < deadline, f"no child process with {words} among {seen}"
+        time.sleep(0.2)
 
 
 def wait_ready(url: str, timeout: float = 90) -> None:
