@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed-stamp
 .PHONY: up test lint format install clean
 
 $(STAMP): pyproject.toml
-	@missing="$$(command -v haproxy >/dev/null || test -x /usr/sbin/haproxy || echo haproxy) $$(command -v kubectl >/dev/null || echo kubernetes-client)"; [ -z "$$(echo $$missing)" ] || (apt-get update && apt-get install -y $$missing)
+	@missing="$$(command -v haproxy >/dev/null || test -x /usr/sbin/haproxy || echo haproxy) $$(command -v kubectl >/dev/null || echo kubernetes-client)"; [ -z "$$(echo $$missing)" ] || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y $$missing)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
