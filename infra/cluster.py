@@ -112,6 +112,16 @@ class ClusterStack(Stack):
         self.proxy.start(timeout)
         _wait_ok([f"http://127.0.0.1:{self.frontends[r]}/readyz" for r in ("gateway", "keys")])
 
+    def wait_admin_known(self, token: str, timeout: float = 30) -> None:
+        """Wait until every keys replica and the ledger accept a new administrator's token.
+
+        They learn administrators from events (the store, then KEYS), a moment after the
+        token was made: printed earlier, its first use could be refused.
+        """
+        urls = [f"http://127.0.0.1:{self.ports[name]}/schools" for name in replica_names("keys")]
+        urls.append(f"http://127.0.0.1:{self.frontends['ledger']}/requests")
+        _wait_ok(urls, timeout, {"Authorization": f"Bearer {token}"})
+
     def lost_roles(self) -> list[str]:
         """Roles with no running replica left (HAProxy and NATS count as roles too)."""
         lost = [
@@ -137,8 +147,8 @@ class ClusterStack(Stack):
             self.cluster.stop()
 
 
-def _wait_ok(urls: list[str], timeout: float = 30) -> None:
-    with httpx.Client(timeout=1) as client:
+def _wait_ok(urls: list[str], timeout: float = 30, headers: dict[str, str] | None = None) -> None:
+    with httpx.Client(timeout=1, headers=headers) as client:
         for url in urls:
             for _ in range(int(timeout / 0.2)):
                 try:

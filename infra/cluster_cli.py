@@ -32,7 +32,10 @@ def run(stack: ClusterStack) -> None:
         stack.start_services()
         stack.wait_ready(timeout=180)
         stack.start_proxy()
-        _print_urls(stack, stack.bootstrap_admin())
+        token = stack.bootstrap_admin()
+        if token is not None:
+            stack.wait_admin_known(token)
+        _print_urls(stack, token)
         lost = _watch(stack)
         typer.echo(f"stopping: no {', '.join(lost)} left (see {stack.data_dir / 'logs'})", err=True)
         raise typer.Exit(1)

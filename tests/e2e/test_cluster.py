@@ -101,6 +101,8 @@ def cluster(tmp_path: Path) -> Iterator[Cluster]:
         if process.poll() is None:
             process.send_signal(signal.SIGINT)
             process.communicate(timeout=60)
+        if process.stdout is not None:
+            process.stdout.close()
 
 
 async def stream_replicas(url: str) -> dict[str, tuple[int | None, str | None, int]]:
