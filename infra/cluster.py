@@ -57,8 +57,12 @@ class ClusterStack(Stack):
         return self.public_url or f"http://127.0.0.1:{self.frontends['gateway']}/v1"
 
     def environment(self) -> dict[str, str]:
+        assert self.cluster is not None
         env = super().environment()
-        env["AISCHOOL_STREAM_REPLICAS"] = str(self.cluster.size if self.cluster else 1)
+        # Clients take one URL (nats-py does not split a comma list) and learn the other
+        # nodes from the server they reach; nats_url lists all three for people and tools.
+        env["AISCHOOL_NATS_URL"] = self.cluster.urls[0]
+        env["AISCHOOL_STREAM_REPLICAS"] = str(self.cluster.size)
         return env
 
     def _replica_environment(self, name: str, index: int, serial: int) -> dict[str, str]:
