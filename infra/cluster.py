@@ -16,16 +16,12 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from infra.embedded import EmbeddedPostgres, free_port, port_is_free
+from infra.embedded import EmbeddedPostgres, free_port
 from infra.haproxy import Balance, HAProxy, haproxy_config
 from infra.nats_cluster import NatsCluster
-from infra.supervisor import DATABASE, SERVICES, Stack, _die_with_parent
+from infra.supervisor import DATABASE, Stack, _die_with_parent
 
 REPLICAS = {"gateway": 3, "keys": 2, "ledger": 1, "documents": 1}
-
-
-def _port(preferred: int) -> int:
-    return preferred if port_is_free(preferred) else free_port()
 
 
 def replica_names(role: str) -> list[str]:
@@ -75,12 +71,8 @@ class ClusterStack(Stack):
         return env
 
     def start_services(self) -> None:
-        self.frontends = {
-            "gateway": _port(SERVICES["gateway"]),
-            "keys": _port(SERVICES["keys"]),
-            "ledger": _port(SERVICES["ledger"]),
-            "documents": _port(SERVICES["documents"]),
-        }
+        # Free ports only: `up` (and its tests) may take 8100-8103 at any moment.
+        self.frontends = {role: free_port() for role in REPLICAS}
         logs = self.data_dir / "logs"
         logs.mkdir(exist_ok=True)
         serial = 0

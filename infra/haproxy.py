@@ -35,10 +35,18 @@ _BALANCE_LINES = {
 _DEFAULTS = """\
 global
     maxconn 4096
+    # Fail rather than share a port someone else listens on.
+    noreuseport
+    # One line per request on stdout, which is haproxy.log (no headers: no API key in it).
+    log stdout format raw local0
 
 defaults
     mode http
-    option redispatch
+    log global
+    option httplog
+    option dontlognull
+    # A refused connection is retried on another replica at once, not on the same one.
+    option redispatch 1
     retries 2
     timeout connect 2s
     timeout client 610s

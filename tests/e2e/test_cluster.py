@@ -2,13 +2,15 @@
 
 The cluster runs as a user starts it; the test is an administrator issuing a key and a student
 calling the Coding endpoint through HAProxy with the openai SDK. One NATS node is killed on the
-way: the streams keep their quorum and the requests are still served and metered.
+way: the streams keep their quorum and the requests are still served and metered; then one
+gateway is killed and HAProxy serves from the other two.
 Deselect with ``-m "not cluster"`` (it needs Debian's haproxy, which ``make install`` installs).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 import signal
@@ -77,9 +79,21 @@ class Cluster:
         assert found
         return found.group(0)
 
+    def _running(self) -> list[tuple[psutil.Process, list[str]]]:
+        found = []
+        for child in self.children:
+            # Short-lived helpers (pg_isready, create-admin) are gone by now.
+            with contextlib.suppress(psutil.NoSuchProcess):
+                found.append((child, child.cmdline()))
+        return found
+
+    def service(self, url: str) -> psutil.Process:
+        port = url.rsplit(":", 1)[1]
+        return next(c for c, cmd in self._running() if cmd[-2:] == ["--port", port])
+
     def nats_node(self, name: str) -> psutil.Process:
         config = f"/{name}/nats.conf"
-        return next(c for c in self.children if any(config in a for a in c.cmdline()))
+        return next(c for c, cmd in self._running() if any(config in a for a in cmd))
 
 
 @pytest.fixture
@@ -143,7 +157,7 @@ def refuses(gateway: str, key: str) -> bool:
     return answer.status_code == 401
 
 
-def test_cluster_serves_through_haproxy_survives_a_nats_node_and_stops_clean(
+def test_cluster_serves_through_haproxy_survives_a_nats_node_and_a_gateway_and_stops_clean(
     cluster: Cluster,
 ) -> None:
     auth = {"Authorization": f"Bearer {cluster.token}"}
@@ -180,15 +194,23 @@ def test_cluster_serves_through_haproxy_survives_a_nats_node_and_stops_clean(
             assert total is not None, "requests served after the node died never reached the ledger"
             assert total["cost_micro_usd"] == sum(cost for _, cost in served + after)
 
-        # Every gateway, the one that lost its NATS node too, refuses a revoked key at once.
+            # Kill a gateway: HAProxy sends its requests to the other two at once.
+            gateways = cluster.gateway_replicas
+            gateway = cluster.service(gateways[1])
+            gateway.kill()
+            gateway.wait(10)  # gone: a request racing the kill itself would get a 502
+            rest = [ask(client, f"Last step {i}?") for i in range(4)]
+            assert {replica for replica, _ in rest} == {"gateway-1", "gateway-3"}
+
+        # Every live gateway, one that lost its NATS node too, refuses a revoked key at once.
         assert admin.post(f"/keys/{key_id}/revoke", json={"reason": "lost"}).status_code == 200
-        for replica in cluster.gateway_replicas:
+        for replica in (gateways[0], gateways[2]):
             refused = poll(lambda r=replica: refuses(r, key), timeout=1.0)
             assert refused, f"{replica} still accepted a revoked key after one second"
 
     cluster.process.send_signal(signal.SIGINT)
     output, _ = cluster.process.communicate(timeout=60)
-    assert "stopped" in output
+    assert "gateway-2 exited" in output and "stopped" in output
     time.sleep(0.5)
     left = [c for c in cluster.children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
     assert left == [], f"still running after Ctrl-C: {[c.cmdline() for c in left]}"
