@@ -17,8 +17,10 @@ $(STAMP): pyproject.toml
 install: $(STAMP) system-packages
 
 # Debian packages the tests use: Chromium for the Coding page's browser tests (Playwright never
-# downloads one), poppler-utils and zbar-tools to read key sheets back. Installed when missing.
-SYSTEM_PACKAGES := chromium:chromium pdftoppm:poppler-utils zbarimg:zbar-tools
+# downloads one), poppler-utils and zbar-tools to read key sheets back, HAProxy for
+# `aischool cluster up`, kubectl to render infra/k8s. Installed when missing (as root).
+SYSTEM_PACKAGES := chromium:chromium pdftoppm:poppler-utils zbarimg:zbar-tools \
+	haproxy:haproxy kubectl:kubernetes-client
 
 system-packages:
 	@missing=""; for entry in $(SYSTEM_PACKAGES); do \

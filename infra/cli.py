@@ -13,6 +13,8 @@ from urllib.parse import urlsplit
 
 import typer
 
+from infra.cluster import ClusterStack
+from infra.haproxy import Balance
 from infra.supervisor import Stack
 
 app = typer.Typer(no_args_is_help=True, help="AI-School Coding")
@@ -99,6 +101,36 @@ def up(
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         stack.stop()
         typer.echo("stopped")
+
+
+cluster = typer.Typer(no_args_is_help=True, help="Several replicas of everything, on loopback")
+app.add_typer(cluster, name="cluster")
+
+
+@cluster.command("up")
+def cluster_up(
+    data_dir: Annotated[
+        Path, typer.Option(help="Where the NATS nodes, PostgreSQL and logs keep data")
+    ] = Path("var/cluster"),
+    balance: Annotated[
+        Balance,
+        typer.Option(help="round-robin over the gateways, or key-hash: one gateway per key"),
+    ] = Balance.ROUND_ROBIN,
+    public_url: Annotated[
+        str | None,
+        typer.Option(
+            envvar="AISCHOOL_PUBLIC_URL",
+            callback=_check_public_url,
+            help="The Coding endpoint as students' machines reach it (default: HAProxy's)",
+        ),
+    ] = None,
+) -> None:
+    """Start 3 NATS nodes, 3 gateways behind HAProxy, 2 keys, ledger, documents, PostgreSQL."""
+    from infra.cluster_cli import run
+
+    data_dir = data_dir.resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    run(ClusterStack(data_dir, public_url=public_url, balance=balance))
 
 
 def _print_urls(stack: Stack, token: str | None) -> None:

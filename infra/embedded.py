@@ -75,6 +75,8 @@ class EmbeddedNats:
     data_dir: Path
     port: int = 0
     max_payload_mb: int = 8
+    # More configuration lines (a server name, a cluster block) for a node of a cluster.
+    extra_config: str = ""
     process: subprocess.Popen[bytes] | None = field(default=None, init=False)
 
     @property
@@ -90,7 +92,7 @@ class EmbeddedNats:
         config.write_text(
             f'listen: "127.0.0.1:{self.port}"\n'
             f"max_payload: {self.max_payload_mb}MB\n"
-            f'jetstream {{ store_dir: "{store}" }}\n'
+            f'jetstream {{ store_dir: "{store}" }}\n' + self.extra_config
         )
         with (self.data_dir / "nats.log").open("ab") as log:
             self.process = subprocess.Popen(

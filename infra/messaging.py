@@ -37,7 +37,7 @@ def _config(spec: StreamSpec, replicas: int) -> StreamConfig:
 
 
 async def ensure_streams(js: JetStreamContext, replicas: int = 1) -> None:
-    """Create KEYS and USAGE, or bring an existing stream's settings up to date."""
+    """Create KEYS and USAGE with ``replicas`` copies, or bring an existing stream up to date."""
     for spec in STREAMS:
         config = _config(spec, replicas)
         try:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -17,3 +17,5 @@ class ServiceSettings(BaseSettings):
     hash_secret: SecretStr
     log_level: str = "INFO"
     instance_id: str = "1"
+    # Copies JetStream keeps of each stream: 1 on one server, 3 in a three-node cluster.
+    stream_replicas: int = Field(default=1, ge=1, le=5)

@@ -170,7 +170,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         nc = await connect(settings.nats_url, f"gateway-{settings.instance_id}")
         js = nc.jetstream()
-        await ensure_streams(js)
+        await ensure_streams(js, settings.stream_replicas)
         meter = _open_meter(settings, nc, budgets, metrics)
         state.record, state.intend, state.fulfil = meter.record, meter.intend, meter.fulfil
         upstream = Upstream(

@@ -55,7 +55,7 @@ def create_app(settings: LedgerSettings) -> FastAPI:
         pool = await open_pool(s.database_url, s.schema_name)
         nc = await connect(s.nats_url, f"ledger-{s.instance_id}")
         js = nc.jetstream()
-        await ensure_streams(js)
+        await ensure_streams(js, s.stream_replicas)
         await maintain(pool, _today(), s.partitions_ahead, s.retention_months)
         view = KeysView()
         follower = Follower(js, KEYS, view.apply)
