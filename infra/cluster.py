@@ -52,6 +52,10 @@ class ClusterStack(Stack):
     def printed_url(self) -> str:
         return self.public_url or f"http://127.0.0.1:{self.frontends['gateway']}/v1"
 
+    @property
+    def ledger_url(self) -> str:
+        return f"http://127.0.0.1:{self.frontends['ledger']}"
+
     def environment(self) -> dict[str, str]:
         assert self.cluster is not None
         env = super().environment()

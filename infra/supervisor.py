@@ -87,8 +87,13 @@ class Stack:
         env["AISCHOOL_NATS_URL"] = self.nats_url
         env["AISCHOOL_DATABASE_URL"] = self.database_url
         env["AISCHOOL_GATEWAY_BASE_URL"] = self.printed_url
-        env["AISCHOOL_LEDGER_URL"] = f"http://127.0.0.1:{self.ports['ledger']}"
+        env["AISCHOOL_LEDGER_URL"] = self.ledger_url
         return env
+
+    @property
+    def ledger_url(self) -> str:
+        """Where the Coding page reads the ledger's reports."""
+        return f"http://127.0.0.1:{self.ports['ledger']}"
 
     @property
     def printed_url(self) -> str:
@@ -194,7 +199,7 @@ class Stack:
 
     def stop(self) -> None:
         """Services first (gateway, keys, documents, ledger), then NATS, then PostgreSQL."""
-        running = [self.processes[n] for n in STOP_ORDER if n in self.processes]
+        running = [self.processes[n] for n in sorted(self.processes, key=_stop_rank)]
         for process in running:
             if process.poll() is None:
                 process.send_signal(signal.SIGTERM)
@@ -209,6 +214,12 @@ class Stack:
             self.nats.stop()
         if self.postgres is not None:
             self.postgres.stop()
+
+
+def _stop_rank(name: str) -> int:
+    """A process's place in STOP_ORDER by its role (``keys-2`` is a keys replica)."""
+    role = name.rsplit("-", 1)[0] if name[-1:].isdigit() else name
+    return STOP_ORDER.index(role) if role in STOP_ORDER else len(STOP_ORDER)
 
 
 @dataclass
