@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import importlib
-import signal
 import sys
 import time
 from pathlib import Path
-from types import FrameType
 from typing import Annotated
 from urllib.parse import urlsplit
 
 import typer
 
 from infra.cluster import ClusterStack
+from infra.foreground import foreground
 from infra.haproxy import Balance
 from infra.supervisor import Stack
 
@@ -21,14 +20,6 @@ app = typer.Typer(no_args_is_help=True, help="AI-School Coding")
 
 for _name in ("keys", "gateway", "ledger", "documents"):
     app.add_typer(importlib.import_module(f"services.{_name}.cli").app, name=_name)
-
-
-class _Stop(Exception):
-    pass
-
-
-def _raise_stop(signum: int, frame: FrameType | None) -> None:
-    raise _Stop
 
 
 def _check_public_url(value: str | None) -> str | None:
@@ -78,9 +69,7 @@ def up(
     data_dir = data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     stack = Stack(data_dir, nats_url=nats_url, database_url=database_url, public_url=public_url)
-    signal.signal(signal.SIGTERM, _raise_stop)
-    signal.signal(signal.SIGINT, _raise_stop)
-    try:
+    with foreground(stack.stop):
         typer.echo("starting NATS and PostgreSQL ...")
         stack.start_servers()
         typer.echo("starting services ...")
@@ -91,16 +80,6 @@ def up(
         while True:
             stack.supervise(lambda line: typer.echo(f"up: {line}", err=True))
             time.sleep(0.5)
-    except _Stop:
-        typer.echo("stopping ...")
-    except (RuntimeError, TimeoutError) as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from None
-    finally:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        stack.stop()
-        typer.echo("stopped")
 
 
 cluster = typer.Typer(no_args_is_help=True, help="Several replicas of everything, on loopback")

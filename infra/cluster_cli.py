@@ -2,30 +2,19 @@
 
 from __future__ import annotations
 
-import signal
 import sys
 import time
-from types import FrameType
 
 import typer
 
 from infra.cluster import REPLICAS, ClusterStack, replica_names
+from infra.foreground import foreground
 from infra.haproxy import Balance
-
-
-class _Stop(Exception):
-    pass
-
-
-def _raise_stop(signum: int, frame: FrameType | None) -> None:
-    raise _Stop
 
 
 def run(stack: ClusterStack) -> None:
     """Start everything, print the URLs once all is ready, stop it all on Ctrl-C/SIGTERM."""
-    signal.signal(signal.SIGTERM, _raise_stop)
-    signal.signal(signal.SIGINT, _raise_stop)
-    try:
+    with foreground(stack.stop):
         typer.echo("starting a 3-node NATS cluster and PostgreSQL ...")
         stack.start_servers()
         typer.echo("starting services ...")
@@ -39,16 +28,6 @@ def run(stack: ClusterStack) -> None:
         lost = _watch(stack)
         typer.echo(f"stopping: no {', '.join(lost)} left (see {stack.data_dir / 'logs'})", err=True)
         raise typer.Exit(1)
-    except _Stop:
-        typer.echo("stopping ...")
-    except (RuntimeError, TimeoutError) as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from None
-    finally:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        stack.stop()
-        typer.echo("stopped")
 
 
 def _watch(stack: ClusterStack) -> list[str]:

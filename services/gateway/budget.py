@@ -183,31 +183,28 @@ def renews_at(key: KeyRecord, zone: ZoneInfo) -> datetime | None:
     return next_boundary(key.renewal, key.period_start, zone)
 
 
+def _renews(key: KeyRecord, renewal: datetime | None, zone: ZoneInfo) -> str:
+    """When a budget comes back, or whom to ask for more when it never does."""
+    if renewal is not None:
+        return f"It renews on {format_time(renewal, zone)}."
+    return f"It does not renew. {ask_for_more(key.role, 'more')}"
+
+
 def exhausted_message(
     key: KeyRecord, spent_micro: int, renewal: datetime | None, zone: ZoneInfo
 ) -> str:
     """What a student reads when the budget is spent: the budget and when it renews."""
     budget = format_usd(key.budget_micro_usd)
     used = format_usd(spent_micro)
-    when = (
-        f"It renews on {format_time(renewal, zone)}."
-        if renewal is not None
-        else f"It does not renew. {ask_for_more(key.role, 'more')}"
-    )
-    return f"You have used {used} of this key's budget of {budget}. {when}"
+    return f"You have used {used} of this key's budget of {budget}. {_renews(key, renewal, zone)}"
 
 
 def too_little_message(
     key: KeyRecord, need_micro: int, unspent_micro: int, renewal: datetime | None, zone: ZoneInfo
 ) -> str:
     """What a student reads when what is left cannot pay for this request."""
-    when = (
-        f"It renews on {format_time(renewal, zone)}."
-        if renewal is not None
-        else f"It does not renew. {ask_for_more(key.role, 'more')}"
-    )
     return (
         f"This request needs about {format_usd(need_micro)} and {format_usd(unspent_micro)} is"
         f" left of this key's budget of {format_usd(key.budget_micro_usd)}. Send a shorter"
-        f" request (less context, or a lower max_tokens), or wait: {when}"
+        f" request (less context, or a lower max_tokens), or wait: {_renews(key, renewal, zone)}"
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import signal
+import uuid
 
 import httpx
 from playwright.sync_api import Browser, BrowserContext, Locator, Page, expect
@@ -302,14 +303,17 @@ def test_a_scoped_administrator_sees_only_its_own_school(page: Page, services: S
     expect(page.get_by_role("alert")).to_contain_text("There is no group 's-9'")
     page.goto(services.url("keys") + "/console/usage/users/z1")
     expect(page.get_by_role("alert")).to_contain_text("There is no user 'z1'")
-    refused = page.request.post(
-        services.url("keys") + "/console/api/users/z1/keys",
-        data={"budget_usd": "1.00"},
-        headers={
-            "X-CSRF-Token": page.locator('meta[name="csrf-token"]').get_attribute("content") or ""
-        },
-    )
-    assert refused.status == 404
+    csrf = {"X-CSRF-Token": page.locator('meta[name="csrf-token"]').get_attribute("content") or ""}
+    # Every write of the page, naming the other school's user, key or group: 404, nothing done.
+    for path, data in [
+        ("/users/z1/keys", {"budget_usd": "1.00"}),
+        (f"/keys/{uuid.uuid4()}/revoke", {}),
+        ("/groups/s-9/keys", {"budget_usd": "1.00"}),
+        ("/groups/s-9/revocation", {"confirmation_token": "1.a"}),
+    ]:
+        api = services.url("keys") + "/console/api" + path
+        refused = page.request.post(api, data=data, headers=csrf)
+        assert refused.status == 404, (path, refused.status)
 
 
 def test_writes_without_the_csrf_token_are_refused_and_change_nothing(
