@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from nats.aio.client import Client
 from prometheus_client import CollectorRegistry
 
-from contracts.events import EventBase, RequestMetered, Role
+from contracts.events import ChatCreated, EventBase, RequestMetered, Role
 from contracts.streams import KEYS, USAGE
 from infra import supervise as supervised
 from infra.follow import Follower
@@ -26,6 +26,8 @@ from services.gateway.chats import ChatTracker
 from services.gateway.exchange import State
 from services.gateway.journal import Journal
 from services.gateway.journal import recover as recover_journal
+from services.gateway.lease_keeper import LeaseKeeper, LeaseTiming
+from services.gateway.lease_store import LeaseStore
 from services.gateway.limits import Limit, RateLimiter
 from services.gateway.metering import Meter
 from services.gateway.metrics import GatewayMetrics, StateCollector
@@ -130,6 +132,51 @@ def _sequence(follower: Follower) -> Callable[[], int]:
     return lambda: follower.last_sequence
 
 
+# --- Budget leases (issue 13): the replicas share each key's budget through BUDGET_LEASES. ---
+
+
+@contextlib.asynccontextmanager
+async def _budget_leases(
+    settings: GatewaySettings, nc: Client, state: State, collector: StateCollector
+) -> AsyncIterator[LeaseKeeper]:
+    """The lease store and keeper; every lease is given back at shutdown."""
+    store = LeaseStore(
+        nc.jetstream(timeout=settings.budget_lease_timeout_seconds), settings.stream_replicas
+    )
+    timing = LeaseTiming(
+        ttl_seconds=settings.budget_lease_seconds,
+        report_seconds=settings.budget_lease_report_seconds,
+        timeout_seconds=settings.budget_lease_timeout_seconds,
+    )
+    keeper = LeaseKeeper(
+        store, state.budgets, state.projection.get, settings.instance_id, state.now, timing
+    )
+    await store.open()
+    state.lease, state.limiter.share = keeper.acquire, keeper.holders
+    collector.counters.update(
+        gateway_budget_lease_takes=(
+            "Requests that asked the lease table for more budget",
+            lambda: keeper.takes,
+        ),
+        gateway_budget_lease_writes=(
+            "Lease table writes (takes, reports, give-backs)",
+            lambda: store.writes,
+        ),
+        gateway_budget_lease_conflicts=(
+            "Lease table writes refused because another replica wrote first",
+            lambda: store.conflicts,
+        ),
+    )
+    task = supervised.start("gateway-leases", keeper.run)
+    try:
+        yield keeper
+    finally:
+        await _cancel([task])
+        if nc.is_connected:
+            await keeper.close()
+        await store.close()
+
+
 async def _cancel(tasks: list[asyncio.Task[None]]) -> None:
     for task in tasks:
         task.cancel()
@@ -144,7 +191,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     readiness = Readiness("keys", "usage")
     models = load_models(settings)
     metrics = GatewayMetrics(registry, models)
-    projection, budgets = KeyProjection(), Budgets()
+    projection, budgets = KeyProjection(), Budgets(gateway_id=settings.instance_id, leased=True)
     state = State(
         projection=projection,
         budgets=budgets,
@@ -171,6 +218,8 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         nc = await connect(settings.nats_url, f"gateway-{settings.instance_id}")
         js = nc.jetstream()
         await ensure_streams(js, settings.stream_replicas)
+        leases = contextlib.AsyncExitStack()
+        await leases.enter_async_context(_budget_leases(settings, nc, state, collector))
         meter = _open_meter(settings, nc, budgets, metrics)
         state.record, state.intend, state.fulfil = meter.record, meter.intend, meter.fulfil
         upstream = Upstream(
@@ -178,7 +227,13 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         )
         chats = ChatTracker(uuid.uuid4, settings.max_chats_per_key)
         app.state.proxy = Proxy(state, upstream, chats, metrics, settings.max_request_bytes)
-        followers = [Follower(js, KEYS, apply_keys), Follower(js, USAGE, budgets.apply)]
+
+        def apply_usage(event: EventBase) -> None:
+            budgets.apply(event)
+            if isinstance(event, ChatCreated):  # the other replicas' chats (and our own)
+                chats.learn(event.key_id, event.chat_id, event.opening, event.session)
+
+        followers = [Follower(js, KEYS, apply_keys), Follower(js, USAGE, apply_usage)]
         _expose_metering(collector, meter, {KEYS.name: followers[0], USAGE.name: followers[1]})
         for follower in followers:
             await follower.start()
@@ -193,6 +248,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
             yield
         finally:
             await _cancel(tasks)
+            await leases.aclose()
             await meter.flush()
             for follower in followers:
                 await follower.stop()
