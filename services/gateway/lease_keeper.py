@@ -131,14 +131,17 @@ class LeaseKeeper:
                 log.warning("budget_lease_sync_failed", key_id=str(key_id), reason=str(refused))
 
     async def close(self) -> None:
-        """Give back every lease (at shutdown), as far as NATS takes it."""
-        for key_id, account in list(self.budgets.accounts.items()):
-            key = self.key(key_id)
-            if account.lease is not None and key is not None:
-                try:
-                    await self._give_back(key, drop=True)
-                except RateLimited:
-                    log.warning("budget_lease_not_given_back", key_id=str(key_id))
+        """Give back every lease (at shutdown), as far as NATS takes it within five seconds;
+        what is not given back returns when the lease expires."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(5):
+                for key_id, account in list(self.budgets.accounts.items()):
+                    key = self.key(key_id)
+                    if account.lease is not None and key is not None:
+                        try:
+                            await self._give_back(key, drop=True)
+                        except RateLimited:
+                            log.warning("budget_lease_not_given_back", key_id=str(key_id))
 
     def _lock(self, key_id: UUID) -> asyncio.Lock:
         return self._locks.setdefault(key_id, asyncio.Lock())
