@@ -227,15 +227,17 @@ def test_cluster_serves_through_haproxy_survives_a_nats_node_and_a_gateway_and_s
             gateway.wait(10)  # gone: a request racing the kill itself would get a 502
             rest = [ask(client, f"Last step {i}?") for i in range(4)]
             assert {replica for replica, _ in rest} == {"gateway-1", "gateway-3"}
-            # Its lease expires; the others take back all it could not have used.
-            returned = poll(
-                lambda: (
-                    (lease := asyncio.run(lease_of(nodes, key_id, "2")))
-                    and lease.granted == held.keep
-                ),
-                timeout=30,
-            )
-            assert returned, "the killed gateway's lease never came back to the pool"
+
+            # Its lease expires; the others take back all it could not have used, at their
+            # next write of the key's table (each reports every second while it serves it).
+            def returned() -> bool:
+                time.sleep(0.9)  # a request a second: well within the key's rate limit
+                ask(client, "Still there?")
+                lease = asyncio.run(lease_of(nodes, key_id, "2"))
+                return lease is not None and lease.granted == held.keep
+
+            returned_in_time = poll(returned, timeout=30)
+            assert returned_in_time, "the killed gateway's lease never came back to the pool"
 
         # Every live gateway, one that lost its NATS node too, refuses a revoked key at once.
         assert admin.post(f"/keys/{key_id}/revoke", json={"reason": "lost"}).status_code == 200
