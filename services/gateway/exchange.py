@@ -148,14 +148,18 @@ class Exchange:
         generates: bool = True,
     ) -> Exchange:
         """``admit``, and when this replica's budget lease is short, grow it and try once more."""
-        try:
+
+        def attempt() -> Exchange:
             return cls.admit(state, key, model, raw, body, generates=generates)
+
+        try:
+            return attempt()
         except LeaseShort as short:
             if state.lease is None:
                 raise
             await state.lease(key, short.need_micro, short.want_micro)
         try:
-            return cls.admit(state, key, model, raw, body, generates=generates)
+            return attempt()
         except LeaseShort:
             # Others admitted into the grant while we waited for it: soon there is more.
             raise RateLimited(BUSY, retry_after_seconds=1) from None

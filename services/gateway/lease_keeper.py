@@ -99,9 +99,7 @@ class LeaseKeeper:
             if seen is not None and seen is self.store.table(key.key_id) and self.now() < until:
                 raise RateLimited(HELD_ELSEWHERE, retry_after_seconds=1)
             self.takes += 1
-            grant = await self._write(
-                key, lambda t, used, limit, ms: self._take(t, used, limit, ms, need=need, want=want)
-            )
+            grant = await self._write(key, leases.take, need=need, want=want)
             used = grant.table.leases[self.gateway_id].used
             if not grant.covers(used, need):
                 later = self.now() + timedelta(seconds=SHORT_SECONDS)
@@ -174,7 +172,7 @@ class LeaseKeeper:
             seconds=self.timing.ttl_seconds / 2
         ):
             async with self._lock(key_id):
-                await self._write(key, self._renew)
+                await self._write(key, leases.renew)
 
     async def _give_back(self, key: KeyRecord, *, drop: bool) -> None:
         async with self._lock(key.key_id):
@@ -184,57 +182,14 @@ class LeaseKeeper:
             # Lowered here first, and written as it is: nothing is admitted into what the
             # write gives back, and the table never says less than we may admit within.
             account.lease.limit = min(account.lease.limit, self.budgets.used_micro(key.key_id))
-            await self._write(key, self._give_table)
+            await self._write(key, leases.give_back)
             if drop and account.reserved_micro == 0:
                 account.lease = None
 
-    def _take(
-        self, table: LeaseTable, used: int, limit: int, now_ms: int, *, need: int, want: int
-    ) -> Grant:
-        t = self.timing
-        return leases.take(
-            table,
-            self.gateway_id,
-            used=used,
-            limit=limit,
-            need=need,
-            want=want,
-            now_ms=now_ms,
-            ttl_ms=int(t.ttl_seconds * 1000),
-            grace_ms=int(t.grace_seconds * 1000),
-        )
-
-    def _renew(self, table: LeaseTable, used: int, limit: int, now_ms: int) -> Grant:
-        t = self.timing
-        ttl, grace = int(t.ttl_seconds * 1000), int(t.grace_seconds * 1000)
-        return leases.renew(
-            table,
-            self.gateway_id,
-            used=used,
-            limit=limit,
-            now_ms=now_ms,
-            ttl_ms=ttl,
-            grace_ms=grace,
-        )
-
-    def _give_table(self, table: LeaseTable, used: int, limit: int, now_ms: int) -> Grant:
-        t = self.timing
-        ttl, grace = int(t.ttl_seconds * 1000), int(t.grace_seconds * 1000)
-        return leases.give_back(
-            table,
-            self.gateway_id,
-            used=used,
-            limit=limit,
-            now_ms=now_ms,
-            ttl_ms=ttl,
-            grace_ms=grace,
-        )
-
-    async def _write(
-        self, key: KeyRecord, change: Callable[[LeaseTable, int, int, int], Grant]
-    ) -> Grant:
-        """Write ``change`` into the key's table for its current period; then hold the grant
-        until a margin before the expiry it wrote, measured from before the write."""
+    async def _write(self, key: KeyRecord, rule: Callable[..., Grant], **asked: int) -> Grant:
+        """Write ``rule`` (``leases.take``, ``renew``, ``give_back``) into the key's table for
+        its current period; then hold the grant until a margin before the expiry it wrote,
+        measured from before the write."""
         account = self.budgets.account(key.key_id)
         period = account.period_start or key.period_start
         started = self.now()
@@ -246,7 +201,16 @@ class LeaseKeeper:
                 raise RateLimited(NEW_PERIOD, retry_after_seconds=1)
             lease = account.lease
             limit = lease.limit if lease is not None and lease.period == period else 0
-            return change(table, self.budgets.used_micro(key.key_id), limit, now_ms)
+            return rule(
+                table,
+                self.gateway_id,
+                used=self.budgets.used_micro(key.key_id),
+                limit=limit,
+                now_ms=now_ms,
+                ttl_ms=int(self.timing.ttl_seconds * 1000),
+                grace_ms=int(self.timing.grace_seconds * 1000),
+                **asked,
+            )
 
         try:
             async with asyncio.timeout(self.timing.timeout_seconds):
