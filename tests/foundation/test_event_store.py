@@ -10,7 +10,8 @@ import pytest
 
 from contracts.events import KeyRevoked
 from infra.database import Pool
-from services.keys.store import ConcurrencyError, EventStore, StreamAppend
+from services.keys.adapters.store import PostgresEventStore
+from services.keys.usecases.ports import ConcurrencyError, StreamAppend
 
 
 def revoked(key_id: uuid.UUID, reason: str = "test") -> KeyRevoked:
@@ -26,7 +27,7 @@ def revoked(key_id: uuid.UUID, reason: str = "test") -> KeyRevoked:
 async def test_two_concurrent_appends_at_the_same_version_one_wins(
     pool: Pool,
 ) -> None:
-    store = EventStore(pool)
+    store = PostgresEventStore(pool)
     key = uuid.uuid4()
     await store.append(StreamAppend(f"key:{key}", 0, [revoked(key)]))
 
@@ -42,7 +43,7 @@ async def test_two_concurrent_appends_at_the_same_version_one_wins(
 
 
 async def test_append_ahead_of_the_stream_is_rejected(pool: Pool) -> None:
-    store = EventStore(pool)
+    store = PostgresEventStore(pool)
     key = uuid.uuid4()
     with pytest.raises(ConcurrencyError, match="at version 0, not 3"):
         await store.append(StreamAppend(f"key:{key}", 3, [revoked(key)]))
@@ -50,7 +51,7 @@ async def test_append_ahead_of_the_stream_is_rejected(pool: Pool) -> None:
 
 
 async def test_a_failed_multi_stream_append_writes_nothing(pool: Pool) -> None:
-    store = EventStore(pool)
+    store = PostgresEventStore(pool)
     first, second = uuid.uuid4(), uuid.uuid4()
     await store.append(StreamAppend(f"key:{second}", 0, [revoked(second)]))
     with pytest.raises(ConcurrencyError):
@@ -64,7 +65,7 @@ async def test_a_failed_multi_stream_append_writes_nothing(pool: Pool) -> None:
 async def test_events_read_back_in_global_order_equal_what_was_appended(
     pool: Pool,
 ) -> None:
-    store = EventStore(pool)
+    store = PostgresEventStore(pool)
     events = [revoked(uuid.uuid4(), f"r{i}") for i in range(20)]
     await asyncio.gather(*(store.append(StreamAppend(f"key:{e.key_id}", 0, [e])) for e in events))
     stored = await store.read_after(0, 100)

@@ -13,12 +13,14 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from infra.lifespan import runtime_of
 from services.documents.app import create_app as create_documents
 from services.documents.settings import DocumentsSettings
-from services.keys.admins import create_admin
 from services.keys.app import create_app
-from services.keys.handlers import Context
+from services.keys.runtime import KeysRuntime
 from services.keys.settings import KeysSettings
+from services.keys.usecases.admins import create_admin
+from services.keys.usecases.context import Context
 
 SECRET = "keys-test-secret"
 
@@ -115,8 +117,7 @@ class Keys:
 
     @property
     def ctx(self) -> Context:
-        ctx: Context = self.app.state.api.ctx
-        return ctx
+        return runtime_of(self.app, KeysRuntime).ctx
 
     def auth(self, who: str = "root") -> dict[str, str]:
         return {"Authorization": f"Bearer {self.tokens[who]}"}

@@ -7,10 +7,10 @@ import dataclasses
 from decimal import Decimal
 
 from contracts.events import KeyIssued, Renewal
-from services.keys.catchup import Projector
+from services.keys.adapters.catchup import Projector
+from services.keys.domain.projection import ReadModel
 from services.keys.errors import Conflict
-from services.keys.handlers import KeySpec, issue_key
-from services.keys.projection import ReadModel
+from services.keys.usecases.keys import KeySpec, issue_key
 from tests.keys.conftest import Keys
 
 

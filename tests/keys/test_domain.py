@@ -11,8 +11,8 @@ import pytest
 
 from contracts.events import BudgetRenewed, KeyIssued, KeyRevoked, Renewal, Role
 from contracts.periods import period_start
-from services.keys import confirm, rules
-from services.keys.domain import IssueKey, KeyState, RenewBudget, Status, decide, evolve
+from services.keys.domain import confirm, rules
+from services.keys.domain.keys import IssueKey, KeyState, RenewBudget, Status, decide, evolve
 from services.keys.errors import Conflict, InvalidInput, StaleConfirmation
 
 NOW = datetime(2030, 3, 6, 10, tzinfo=UTC)  # a Wednesday

@@ -7,9 +7,9 @@ import dataclasses
 from datetime import UTC, datetime
 
 from contracts.events import BudgetRenewed
-from services.keys.catchup import Projector
-from services.keys.projection import ReadModel
-from services.keys.renewal import renew_due
+from services.keys.adapters.catchup import Projector
+from services.keys.domain.projection import ReadModel
+from services.keys.usecases.renewal import renew_due
 from tests.keys.conftest import Keys
 
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 from contracts.codec import encode, headers, subject
 from contracts.events import RequestMetered
-from services.keys.renewal import renew_due
+from services.keys.usecases.renewal import renew_due
 from tests.fakes.events import request_metered
 from tests.keys.conftest import Keys
 

@@ -6,8 +6,9 @@ import asyncio
 
 import psycopg
 
-from services.keys.projection import ReadModel
-from services.keys.store import NOTIFY_CHANNEL, EventStore
+from services.keys.adapters.store import NOTIFY_CHANNEL
+from services.keys.domain.projection import ReadModel
+from services.keys.usecases.ports import EventStore
 
 
 class Projector:

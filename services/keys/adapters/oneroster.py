@@ -19,15 +19,15 @@ from datetime import date, datetime, time
 
 from contracts.directory import EnrolmentDates
 from contracts.events import Role
-from services.keys.directory_diff import (
+from services.keys.adapters.oneroster_csv import FILES, Row, Tables, read_zip
+from services.keys.domain.directory_diff import (
     GroupRecord,
     SchoolRecord,
     SkippedRow,
     Snapshot,
     UserRecord,
 )
-from services.keys.oneroster_csv import FILES, Row, Tables, read_zip
-from services.keys.rules import zone
+from services.keys.domain.rules import zone
 
 __all__ = ["FILES", "STAFF_ROLES", "read_zip", "to_snapshot"]
 

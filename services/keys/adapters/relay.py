@@ -18,7 +18,8 @@ from nats.js import JetStreamContext
 from contracts.codec import headers, subject
 from infra.database import Pool
 from infra.supervise import Backoff
-from services.keys.store import NOTIFY_CHANNEL, StoredEvent, read_after_in
+from services.keys.adapters.store import NOTIFY_CHANNEL, read_after_in
+from services.keys.usecases.ports import StoredEvent
 
 log = structlog.get_logger(__name__)
 

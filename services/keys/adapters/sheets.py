@@ -20,7 +20,8 @@ from contracts.documents import STATUS_HEADER, STATUS_OK, KeyCard, KeySheetReque
 from contracts.events import Renewal
 from contracts.streams import RENDER_KEY_LETTER, RENDER_KEY_SHEET
 from services.keys.errors import DocumentsFailed, DocumentsUnavailable
-from services.keys.handlers import Context, NewKey
+from services.keys.usecases.context import Context
+from services.keys.usecases.keys import NewKey
 
 Renderer = Callable[[KeySheetRequest], Awaitable[bytes]]
 

@@ -1,11 +1,11 @@
-"""The PostgreSQL event store: append with optimistic concurrency, read in global order."""
+"""The PostgreSQL event store: append with optimistic concurrency, read in global order.
+
+Implements ``usecases.ports.EventStore``; ``adapters/memory.py`` is its in-memory twin."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
-from uuid import UUID
 
 from psycopg import AsyncConnection
 from psycopg.errors import UniqueViolation
@@ -14,45 +14,13 @@ from psycopg.rows import DictRow
 from contracts.codec import decode_as, encode
 from contracts.events import EventBase
 from infra.database import Pool
+from services.keys.usecases.ports import ConcurrencyError, SlotClaim, StoredEvent, StreamAppend
 
 NOTIFY_CHANNEL = "keys_events"
 
 
-class ConcurrencyError(Exception):
-    """Another writer appended to the stream first; reload and decide again."""
-
-
-@dataclass(frozen=True)
-class StreamAppend:
-    """Events for one stream, expected to follow ``expected_version`` (0 for a new stream)."""
-
-    stream_id: str
-    expected_version: int
-    events: Sequence[EventBase]
-
-
-@dataclass(frozen=True)
-class SlotClaim:
-    """Move ``user_id``'s key slot from ``expected`` (None: no key yet) to ``key_id``."""
-
-    user_id: str
-    expected: UUID | None
-    key_id: UUID
-
-
-@dataclass(frozen=True)
-class StoredEvent:
-    """An event as committed, with its place in the stream and in the global order."""
-
-    position: int
-    stream_id: str
-    version: int
-    event: EventBase
-    payload: bytes
-
-
-class EventStore:
-    """Appends and reads events; one transaction per append call."""
+class PostgresEventStore:
+    """The event store port on PostgreSQL; one transaction per append call."""
 
     def __init__(self, pool: Pool) -> None:
         self._pool = pool

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from services.keys.admins import create_admin_by, revoke_admin
-from services.keys.api import NOT_FOUND, CurrentAdmin, Runtime
-from services.keys.projection import AdminRecord
-from services.keys.schemas import AdminIn, AdminOut, NewAdminOut
-from services.keys.scope import admin_visible
+from services.keys.api.deps import NOT_FOUND, CurrentAdmin, Runtime
+from services.keys.api.schemas import AdminIn, AdminOut, NewAdminOut
+from services.keys.domain.projection import AdminRecord
+from services.keys.domain.scope import admin_visible
+from services.keys.usecases.admins import create_admin_by, revoke_admin
 
 router = APIRouter(tags=["administrators"])
 FORBIDDEN: dict[int | str, dict[str, object]] = {

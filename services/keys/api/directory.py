@@ -8,12 +8,9 @@ from fastapi import APIRouter, Query, Request
 
 from contracts.events import Role
 from infra.body_limit import MIB
-from services.keys.api import NOT_FOUND, CurrentAdmin, Runtime
-from services.keys.directory_diff import GroupRecord, SchoolRecord, Snapshot, UserRecord
-from services.keys.errors import InvalidInput
-from services.keys.imports import ImportResult, import_directory
-from services.keys.oneroster import read_zip, to_snapshot
-from services.keys.schemas import (
+from services.keys.adapters.oneroster import read_zip, to_snapshot
+from services.keys.api.deps import NOT_FOUND, CurrentAdmin, Runtime
+from services.keys.api.schemas import (
     DirectoryIn,
     GroupOut,
     ImportOut,
@@ -22,8 +19,11 @@ from services.keys.schemas import (
     SchoolOut,
     SkippedRowOut,
 )
-from services.keys.scope import visible_group, visible_school
-from services.keys.views import groups_out, schools_out, staff_rows, student_rows
+from services.keys.api.views import groups_out, schools_out, staff_rows, student_rows
+from services.keys.domain.directory_diff import GroupRecord, SchoolRecord, Snapshot, UserRecord
+from services.keys.domain.scope import visible_group, visible_school
+from services.keys.errors import InvalidInput
+from services.keys.usecases.imports import ImportResult, import_directory
 
 router = APIRouter(tags=["directory"])
 MAX_ZIP_BYTES = 50 * MIB  # a OneRoster export of a large school board

@@ -6,10 +6,8 @@ import base64
 
 from fastapi import APIRouter
 
-from services.keys.api import NOT_FOUND, CurrentAdmin, Runtime
-from services.keys.groups import issue_group_keys, preview_group_revocation, revoke_group
-from services.keys.handlers import KeySpec
-from services.keys.schemas import (
+from services.keys.api.deps import NOT_FOUND, CurrentAdmin, Runtime
+from services.keys.api.schemas import (
     GroupKeysCreate,
     GroupKeysOut,
     GroupRevoked,
@@ -18,7 +16,9 @@ from services.keys.schemas import (
     RevocationPreview,
     Skipped,
 )
-from services.keys.views import brief
+from services.keys.api.views import brief
+from services.keys.usecases.groups import issue_group_keys, preview_group_revocation, revoke_group
+from services.keys.usecases.keys import KeySpec
 
 router = APIRouter(tags=["groups"])
 

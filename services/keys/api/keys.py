@@ -8,15 +8,23 @@ import uuid
 
 from fastapi import APIRouter
 
-from services.keys import handlers, rules
-from services.keys.api import NOT_FOUND, ApiRuntime, CurrentAdmin, Runtime
-from services.keys.domain import ChangeValidity, Command, KeyState
+from services.keys.api.deps import NOT_FOUND, CurrentAdmin, Runtime
+from services.keys.api.schemas import (
+    HistoryEntry,
+    KeyChange,
+    KeyCreate,
+    KeyCreated,
+    KeyOut,
+    RevokeIn,
+)
+from services.keys.api.views import key_out
+from services.keys.domain.keys import KeyState
+from services.keys.domain.scope import visible_key
 from services.keys.errors import InvalidInput
-from services.keys.handlers import Context, KeySpec, school_time_zone
-from services.keys.letters import issue_key_with_letter
-from services.keys.schemas import HistoryEntry, KeyChange, KeyCreate, KeyCreated, KeyOut, RevokeIn
-from services.keys.scope import visible_key
-from services.keys.views import key_out
+from services.keys.runtime import KeysRuntime
+from services.keys.usecases import keys as handlers
+from services.keys.usecases.keys import KeyEdit, KeySpec
+from services.keys.usecases.letters import issue_key_with_letter
 
 router = APIRouter(tags=["keys"])
 CONFLICT: dict[int | str, dict[str, object]] = {
@@ -52,7 +60,7 @@ async def create_key(user_id: str, body: KeyCreate, admin: CurrentAdmin, rt: Run
     return _created(rt, made.plaintext, made.key, made.pdf)
 
 
-def _created(rt: ApiRuntime, plaintext: str, key: KeyState, pdf: bytes | None) -> KeyCreated:
+def _created(rt: KeysRuntime, plaintext: str, key: KeyState, pdf: bytes | None) -> KeyCreated:
     view = key_out(rt.ctx.model, key, rt.ctx.clock())
     letter = None if pdf is None else base64.b64encode(pdf).decode("ascii")
     return KeyCreated(**view.model_dump(), key=plaintext, letter_pdf_base64=letter)
@@ -65,32 +73,19 @@ async def get_key(key_id: uuid.UUID, admin: CurrentAdmin, rt: Runtime) -> KeyOut
     return key_out(rt.ctx.model, visible_key(rt.ctx.model, admin, key_id), rt.ctx.clock())
 
 
-def _commands(ctx: Context, admin_id: str, key_id: uuid.UUID, body: KeyChange) -> list[Command]:
-    state = ctx.model.keys[key_id]
-    given = body.model_fields_set
-    commands: list[Command] = []
-    if given & {"budget_usd", "renewal"}:
-        commands.append(
-            handlers.budget_command(ctx, state, admin_id, body.budget_usd, body.renewal)
-        )
-    if given & {"valid_from", "valid_until"}:
-        zone = school_time_zone(ctx.model, state.school_id)
-        start = rules.aware(body.valid_from, zone) if "valid_from" in given else state.valid_from
-        end = rules.aware(body.valid_until, zone) if "valid_until" in given else state.valid_until
-        rules.check_window(start, end, ctx.clock())
-        commands.append(ChangeValidity(start, end, admin_id))
-    return commands
-
-
 @router.patch("/keys/{key_id}", response_model=KeyOut, responses=CONFLICT)
 async def change_key(
     key_id: uuid.UUID, body: KeyChange, admin: CurrentAdmin, rt: Runtime
 ) -> KeyOut:
     """Change budget, renewal and/or window; fields not sent stay as they are."""
-    await rt.ctx.projector.catch_up()
-    visible_key(rt.ctx.model, admin, key_id)
-    commands = _commands(rt.ctx, admin.admin_id, key_id, body)
-    key = await handlers.change_key(rt.ctx, admin, key_id, commands)
+    edit = KeyEdit(
+        frozenset(body.model_fields_set),
+        body.budget_usd,
+        body.renewal,
+        body.valid_from,
+        body.valid_until,
+    )
+    key = await handlers.edit_key(rt.ctx, admin, key_id, edit)
     return key_out(rt.ctx.model, key, rt.ctx.clock())
 
 

@@ -8,11 +8,11 @@ from fastapi import APIRouter, Query
 
 from contracts.directory import Admin, User
 from contracts.events import Role
-from services.keys.api import NOT_FOUND, CurrentAdmin, Runtime
-from services.keys.projection import ReadModel
-from services.keys.schemas import PersonRow
-from services.keys.scope import visible_school
-from services.keys.views import person_row
+from services.keys.api.deps import NOT_FOUND, CurrentAdmin, Runtime
+from services.keys.api.schemas import PersonRow
+from services.keys.api.views import person_row
+from services.keys.domain.projection import ReadModel
+from services.keys.domain.scope import visible_school
 
 router = APIRouter(tags=["directory"])
 

@@ -12,8 +12,8 @@ from pydantic import BaseModel, ConfigDict, Field, PlainValidator, WithJsonSchem
 from pydantic_core import PydanticCustomError
 
 from contracts.events import Renewal, Role
-from services.keys.domain import Status
-from services.keys.rules import MODEL_NAME
+from services.keys.domain.keys import Status
+from services.keys.domain.rules import MODEL_NAME
 
 Id = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^\s/]+$")]
 Name = Annotated[str, Field(max_length=200)]

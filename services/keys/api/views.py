@@ -7,9 +7,7 @@ from datetime import datetime
 from contracts.directory import Admin, Group, User
 from contracts.events import Role
 from contracts.money import micro_to_usd
-from services.keys.domain import KeyState, Status
-from services.keys.projection import ReadModel
-from services.keys.schemas import (
+from services.keys.api.schemas import (
     ELSEWHERE,
     GroupOut,
     KeyBrief,
@@ -18,7 +16,9 @@ from services.keys.schemas import (
     RowStatus,
     SchoolOut,
 )
-from services.keys.scope import user_visible
+from services.keys.domain.keys import KeyState, Status
+from services.keys.domain.projection import ReadModel
+from services.keys.domain.scope import user_visible
 
 
 def key_out(model: ReadModel, key: KeyState, now: datetime) -> KeyOut:

@@ -5,7 +5,7 @@ descriptions: a user without ``account`` is unlinked; a group's ``student_ids`` 
 is its whole membership, so a student missing from it is unenrolled; a student whose
 enrolment dates do not hold at ``now`` is not (yet, or no longer) a member. A ``complete``
 snapshot (a OneRoster zip) also describes its schools fully: what it leaves out is gone
-(``services.keys.roster_rules``).
+(``services.keys.domain.roster_rules``).
 """
 
 from __future__ import annotations
@@ -26,10 +26,10 @@ from contracts.events import (
     StudentUnenrolled,
     UserRecorded,
 )
-from services.keys import roster_rules
-from services.keys.domain import NewId
+from services.keys.domain import roster_rules
+from services.keys.domain.keys import NewId
+from services.keys.domain.rules import zone
 from services.keys.errors import InvalidInput, NotFound
-from services.keys.rules import zone
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
+from typing import assert_never
 
 from contracts.events import (
     BudgetChanged,
@@ -99,9 +100,13 @@ class ChangeBudget:
 
 @dataclass(frozen=True)
 class ChangeValidity:
+    """A new window. ``latest_key_id``: the user's most recent key (None: this one); only
+    that key's window may change, as an older key made live again would be a second one."""
+
     valid_from: datetime | None
     valid_until: datetime | None
     changed_by: str
+    latest_key_id: uuid.UUID | None = None
 
 
 @dataclass(frozen=True)
@@ -126,44 +131,91 @@ def decide(
         return _renew(state, command, now, new_id)
     if state.revoked:
         raise Conflict(f"Key {state.key_id} is revoked; a revoked key cannot be changed.")
-    if isinstance(command, RevokeKey):
-        return [_revoked(state.key_id, command.revoked_by, command.reason, now, new_id)]
-    if isinstance(command, ChangeBudget):
-        return _change_budget(state, command, now, new_id)
-    return _change_validity(state, command, now, new_id)
+    match command:
+        case RevokeKey():
+            return [_revoked(state.key_id, command.revoked_by, command.reason, now, new_id)]
+        case ChangeBudget():
+            return _change_budget(state, command, now, new_id)
+        case ChangeValidity():
+            return _change_validity(state, command, now, new_id)
+        case _:
+            assert_never(command)
+
+
+class NoKey(StrEnum):
+    """Why a user cannot get a new key now (the value: as a group's key sheet lists it)."""
+
+    DISABLED = "disabled in the roster"
+    UNLINKED = "no linked account"
+    OTHER_SCHOOL = "already has a key from another school"
+    HAS_KEY = "already has a key"
+
+
+def why_no_key(
+    current: KeyState | None, *, active: bool, linked: bool, school_id: str, now: datetime
+) -> NoKey | None:
+    """Why a user (``active``, ``linked``, latest key ``current``) gets no new key of
+    ``school_id`` unless it replaces theirs; None: they may get one. One live key per user:
+    a key that is active or not yet valid holds the user's slot."""
+    if not active:
+        return NoKey.DISABLED
+    if not linked:
+        return NoKey.UNLINKED
+    if current is not None and current.holds_slot(now):
+        # A key belongs to the school that issued it: only that school may replace it.
+        return NoKey.OTHER_SCHOOL if current.school_id != school_id else NoKey.HAS_KEY
+    return None
+
+
+def check_window(valid_from: datetime | None, valid_until: datetime | None, now: datetime) -> None:
+    """Reject an end before (or at) the start and an end in the past."""
+    if valid_from is not None and valid_until is not None and valid_until <= valid_from:
+        raise InvalidInput(
+            f"valid_until ({valid_until.isoformat()}) must be after "
+            f"valid_from ({valid_from.isoformat()})."
+        )
+    if valid_until is not None and valid_until <= now:
+        raise InvalidInput(f"valid_until ({valid_until.isoformat()}) is in the past.")
 
 
 def _issue(
     current: KeyState | None, command: IssueKey, now: datetime, new_id: NewId
 ) -> list[EventBase]:
-    if not command.user_active:
+    reason = why_no_key(
+        current,
+        active=command.user_active,
+        linked=command.user_linked,
+        school_id=command.school_id,
+        now=now,
+    )
+    if reason is NoKey.DISABLED:
         raise Conflict(
             f"User {command.user_id} is disabled in the roster (left the school, or switched "
             "off by it); a disabled user gets no key until the roster enables them again."
         )
-    if not command.user_linked:
+    if reason is NoKey.UNLINKED:
         raise Conflict(
             f"User {command.user_id} has no linked account; link an account before issuing a key."
         )
-    if command.valid_until is not None and command.valid_until <= now:
-        raise InvalidInput(f"valid_until ({command.valid_until.isoformat()}) is in the past.")
-    events: list[EventBase] = []
-    if current is not None and current.holds_slot(now):
-        if current.school_id != command.school_id:
-            # A key belongs to the school that issued it: only that school may replace it.
-            raise Conflict(
-                f"User {command.user_id} already has a key issued by another school; only "
-                "that school can replace or revoke it."
-            )
-        if not command.replace:
-            raise Conflict(
-                f"User {command.user_id} already has an active key ({current.key_id}, "
-                f"{current.key_hint}); revoke it or send replace: true."
-            )
-        reason = f"replaced by key {command.key_id}"
-        events.append(_revoked(current.key_id, command.issued_by, reason, now, new_id))
-    events.append(_issued(command, now, new_id))
-    return events
+    check_window(command.valid_from, command.valid_until, now)
+    if reason is NoKey.OTHER_SCHOOL:
+        raise Conflict(
+            f"User {command.user_id} already has a key issued by another school; only "
+            "that school can replace or revoke it."
+        )
+    if reason is None:
+        return [_issued(command, now, new_id)]
+    assert current is not None
+    if not command.replace:
+        raise Conflict(
+            f"User {command.user_id} already has an active key ({current.key_id}, "
+            f"{current.key_hint}); revoke it or send replace: true."
+        )
+    replaced = f"replaced by key {command.key_id}"
+    return [
+        _revoked(current.key_id, command.issued_by, replaced, now, new_id),
+        _issued(command, now, new_id),
+    ]
 
 
 def _issued(command: IssueKey, now: datetime, new_id: NewId) -> KeyIssued:
@@ -231,6 +283,12 @@ def _change_budget(
 def _change_validity(
     state: KeyState, command: ChangeValidity, now: datetime, new_id: NewId
 ) -> list[EventBase]:
+    check_window(command.valid_from, command.valid_until, now)
+    if command.latest_key_id not in (None, state.key_id):
+        raise Conflict(
+            f"Key {state.key_id} is not the user's latest key ({command.latest_key_id}); "
+            "only the latest key's window can change."
+        )
     if (command.valid_from, command.valid_until) == (state.valid_from, state.valid_until):
         return []
     return [

@@ -19,7 +19,7 @@ from contracts.events import (
     KeyIssued,
     RequestMetered,
 )
-from services.keys.domain import KeyState, evolve
+from services.keys.domain.keys import KeyState, evolve
 
 
 @dataclass

@@ -25,8 +25,8 @@ from contracts.events import (
 )
 
 if TYPE_CHECKING:
-    from services.keys.directory_diff import Diff, GroupRecord, Snapshot, UserRecord
-    from services.keys.domain import NewId
+    from services.keys.domain.directory_diff import Diff, GroupRecord, Snapshot, UserRecord
+    from services.keys.domain.keys import NewId
 
 UNDATED = EnrolmentDates()
 ABSENT = "roster: no longer in the roster file"

@@ -1,4 +1,6 @@
-"""Input rules for budgets and validity windows; pure (time zones come from zoneinfo data)."""
+"""Input rules for budgets and the times of a window; pure (time zones come from zoneinfo data).
+
+The window itself (an end after the start, not in the past) is a key rule: ``keys.check_window``."""
 
 from __future__ import annotations
 
@@ -50,14 +52,3 @@ def aware(moment: datetime | None, time_zone: str) -> datetime | None:
             "when daylight saving time starts. Choose a time outside it."
         )
     return local
-
-
-def check_window(valid_from: datetime | None, valid_until: datetime | None, now: datetime) -> None:
-    """Reject an end before (or at) the start and an end in the past."""
-    if valid_from is not None and valid_until is not None and valid_until <= valid_from:
-        raise InvalidInput(
-            f"valid_until ({valid_until.isoformat()}) must be after "
-            f"valid_from ({valid_from.isoformat()})."
-        )
-    if valid_until is not None and valid_until <= now:
-        raise InvalidInput(f"valid_until ({valid_until.isoformat()}) is in the past.")

@@ -6,9 +6,9 @@ import uuid
 from collections.abc import Sequence
 
 from contracts.directory import Admin, Group, School, User
-from services.keys.domain import KeyState
+from services.keys.domain.keys import KeyState
+from services.keys.domain.projection import AdminRecord, ReadModel
 from services.keys.errors import Conflict, Forbidden, InvalidInput, NotFound
-from services.keys.projection import AdminRecord, ReadModel
 
 
 def user_visible(admin: Admin, user: User) -> bool:

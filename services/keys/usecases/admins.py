@@ -9,11 +9,11 @@ from datetime import datetime
 from contracts.apikeys import generate_admin_token, hash_secret
 from contracts.directory import Admin
 from contracts.events import AdminCreated, AdminRevoked
+from services.keys.domain.projection import AdminRecord
+from services.keys.domain.scope import check_revocable, new_admin_scope, visible_admin
 from services.keys.errors import Forbidden
-from services.keys.handlers import Context, with_retries
-from services.keys.projection import AdminRecord
-from services.keys.scope import check_revocable, new_admin_scope, visible_admin
-from services.keys.store import EventStore, StreamAppend
+from services.keys.usecases.context import Context, with_retries
+from services.keys.usecases.ports import EventStore, StreamAppend
 
 
 def admin_created(

@@ -8,20 +8,13 @@ from datetime import datetime
 
 from contracts.directory import Admin, Group, User
 from contracts.events import EventBase
-from services.keys import confirm
-from services.keys.domain import KeyState, RevokeKey, decide
+from services.keys.adapters.sheets import Renderer, document_request
+from services.keys.domain import confirm
+from services.keys.domain.keys import KeyState, NoKey, RevokeKey, decide, why_no_key
+from services.keys.domain.scope import visible_group
 from services.keys.errors import Conflict, KeysError
-from services.keys.handlers import (
-    Context,
-    KeySpec,
-    NewKey,
-    append_issues,
-    key_appends,
-    new_key_command,
-    with_retries,
-)
-from services.keys.scope import visible_group
-from services.keys.sheets import Renderer, document_request
+from services.keys.usecases.context import Context, key_appends, with_retries
+from services.keys.usecases.keys import KeySpec, NewKey, append_issues, new_key_command
 
 
 @dataclass(frozen=True)
@@ -55,16 +48,13 @@ def skip_reason(ctx: Context, group: Group, user: User, now: datetime) -> str | 
     """Why ``user`` gets no key with the group's keys (None: they get one)."""
     if group.school_id not in user.school_ids:
         return "not in the group's school"
-    if not user.active:
-        return "disabled in the roster"
-    if not user.linked:
-        return "no linked account"
     current = ctx.model.current_key(user.user_id)
-    if current is not None and current.holds_slot(now):
-        if current.school_id != group.school_id:
-            return "already has a key from another school"
-        return f"already has a key ({current.key_hint}, {current.status(now)})"
-    return None
+    reason = why_no_key(
+        current, active=user.active, linked=user.linked, school_id=group.school_id, now=now
+    )
+    if reason is NoKey.HAS_KEY and current is not None:
+        return f"{reason} ({current.key_hint}, {current.status(now)})"
+    return None if reason is None else str(reason)
 
 
 def issue_plan(
@@ -113,6 +103,9 @@ async def issue_group_keys(
     ]
     if not new:
         raise Conflict(_nobody_message(group, skipped))
+    for user, key in new:
+        # Bad input (a window in the past) is refused now, not after a render thrown away.
+        decide(ctx.model.current_key(user.user_id), key.command, now, ctx.new_id)
     # No half results: a sheet that cannot be rendered means no key exists at all.
     request = document_request(
         ctx, new, spec.renewal, now, school_id=group.school_id, group_name=group.name, model=model

@@ -10,10 +10,10 @@ from dataclasses import dataclass, field
 
 from contracts.directory import Admin
 from contracts.events import EventBase
-from services.keys.directory_diff import Diff, SkippedRow, Snapshot, diff
-from services.keys.domain import KeyState, RevokeKey, decide
-from services.keys.handlers import Context, with_retries
-from services.keys.store import StreamAppend
+from services.keys.domain.directory_diff import Diff, SkippedRow, Snapshot, diff
+from services.keys.domain.keys import KeyState, RevokeKey, decide
+from services.keys.usecases.context import Context, with_retries
+from services.keys.usecases.ports import StreamAppend
 
 CHUNK = 500
 Progress = Callable[[int, int], None]

@@ -3,51 +3,29 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
-from typing import TypeVar
 
 from contracts.apikeys import generate_key, hash_secret, key_hint
 from contracts.directory import Admin, User
 from contracts.events import EventBase, Renewal, Role
-from services.keys import rules
-from services.keys.catchup import Projector
-from services.keys.domain import (
+from services.keys.domain import rules
+from services.keys.domain.keys import (
     ChangeBudget,
     ChangeValidity,
     Command,
     IssueKey,
     KeyState,
-    NewId,
     RevokeKey,
     decide,
 )
-from services.keys.errors import Busy, Conflict, NotFound
-from services.keys.projection import ReadModel
-from services.keys.scope import visible_key, visible_user
-from services.keys.store import ConcurrencyError, SlotClaim, StoredEvent, StreamAppend
-
-T = TypeVar("T")
-ATTEMPTS = 5
-
-
-@dataclass(frozen=True)
-class Context:
-    """The ports and policies a use case needs, passed in."""
-
-    projector: Projector
-    secret: bytes
-    max_budget_usd: Decimal
-    clock: Callable[[], datetime]
-    new_id: NewId
-    base_url: str = "http://127.0.0.1:8100/v1"
-    default_model: str = "demo"
-
-    @property
-    def model(self) -> ReadModel:
-        return self.projector.model
+from services.keys.domain.projection import ReadModel
+from services.keys.domain.scope import visible_key, visible_user
+from services.keys.errors import NotFound
+from services.keys.usecases.context import Context, key_appends, school_time_zone, with_retries
+from services.keys.usecases.ports import SlotClaim, StoredEvent
 
 
 @dataclass(frozen=True)
@@ -68,33 +46,6 @@ class NewKey:
     command: IssueKey
 
 
-async def with_retries(ctx: Context, attempt: Callable[[], Awaitable[T]]) -> T:
-    """Run ``attempt`` on a caught-up model; on a concurrent write, catch up and decide again."""
-    for _ in range(ATTEMPTS):
-        await ctx.projector.catch_up()
-        try:
-            result = await attempt()
-        except ConcurrencyError:
-            continue
-        await ctx.projector.catch_up()
-        return result
-    raise Busy("Other changes kept arriving at the same time; please try again.")
-
-
-def key_appends(model: ReadModel, events: Iterable[EventBase]) -> list[StreamAppend]:
-    """Key events grouped into one append per ``key:<id>`` stream at its current version."""
-    grouped: dict[str, list[EventBase]] = {}
-    for event in events:
-        grouped.setdefault(f"key:{event.aggregate_id}", []).append(event)
-    return [StreamAppend(s, model.version(s), evs) for s, evs in grouped.items()]
-
-
-def school_time_zone(model: ReadModel, school_id: str) -> str:
-    """The school's IANA time zone (UTC when the school is unknown)."""
-    school = model.directory.schools.get(school_id)
-    return school.time_zone if school else "UTC"
-
-
 def new_key_command(
     ctx: Context,
     admin: Admin,
@@ -106,13 +57,12 @@ def new_key_command(
     replace: bool = False,
     school_id: str | None = None,
 ) -> NewKey:
-    """Validate the spec and make a key (plaintext + command) for ``user`` in ``school_id``
-    (default: the first of the user's schools in scope)."""
+    """Make a key (plaintext + command) for ``user`` in ``school_id`` (default: the first of
+    the user's schools in scope); ``decide`` judges the command when it is appended."""
     school_id = school_id or key_school(admin, user, ctx.model.current_key(user.user_id))
     zone = school_time_zone(ctx.model, school_id)
     valid_from = rules.aware(spec.valid_from, zone)
     valid_until = rules.aware(spec.valid_until, zone)
-    rules.check_window(valid_from, valid_until, ctx.clock())
     plaintext = generate_key()
     command = IssueKey(
         key_id=ctx.new_id(),
@@ -194,17 +144,48 @@ async def issue_key(
     return new.plaintext, await commit_key(ctx, new)
 
 
+@dataclass(frozen=True)
+class KeyEdit:
+    """What an administrator asked to change of a key; a field not in ``given`` stays."""
+
+    given: frozenset[str]
+    budget_usd: Decimal | None = None
+    renewal: Renewal | None = None
+    valid_from: datetime | None = None
+    valid_until: datetime | None = None
+
+
+def edit_commands(ctx: Context, state: KeyState, admin_id: str, edit: KeyEdit) -> list[Command]:
+    """The commands of an edit: budget/renewal, window (times without offset: school time)."""
+    commands: list[Command] = []
+    if edit.given & {"budget_usd", "renewal"}:
+        commands.append(budget_command(ctx, state, admin_id, edit.budget_usd, edit.renewal))
+    if edit.given & {"valid_from", "valid_until"}:
+        zone = school_time_zone(ctx.model, state.school_id)
+        given = edit.given
+        start = rules.aware(edit.valid_from, zone) if "valid_from" in given else state.valid_from
+        end = rules.aware(edit.valid_until, zone) if "valid_until" in given else state.valid_until
+        commands.append(ChangeValidity(start, end, admin_id))
+    return commands
+
+
+async def edit_key(ctx: Context, admin: Admin, key_id: uuid.UUID, edit: KeyEdit) -> KeyState:
+    """Change budget, renewal and/or window of a key in scope, as one append."""
+    await ctx.projector.catch_up()
+    state = visible_key(ctx.model, admin, key_id)
+    return await change_key(ctx, admin, key_id, edit_commands(ctx, state, admin.admin_id, edit))
+
+
 async def change_key(
     ctx: Context, admin: Admin, key_id: uuid.UUID, commands: list[Command]
 ) -> KeyState:
-    """Apply budget/renewal and window changes to a key in scope, as one append."""
+    """Apply commands to a key in scope, as one append."""
 
     async def attempt() -> KeyState:
         state = visible_key(ctx.model, admin, key_id)
         now, events = ctx.clock(), []
         for command in commands:
-            events += decide(state, command, now, ctx.new_id)
-        _refuse_second_live_key(ctx.model, state, commands, now)
+            events += decide(state, _as_of(ctx.model, state, command), now, ctx.new_id)
         if events:
             await ctx.projector.store.append(*key_appends(ctx.model, events))
         return state
@@ -213,18 +194,13 @@ async def change_key(
     return ctx.model.keys[key_id]
 
 
-def _refuse_second_live_key(
-    model: ReadModel, state: KeyState, commands: list[Command], now: datetime
-) -> None:
-    for command in commands:
-        if not isinstance(command, ChangeValidity):
-            continue
-        current = model.current_key(state.user_id)
-        if current is not None and current.key_id != state.key_id:
-            raise Conflict(
-                f"Key {state.key_id} is not the user's latest key ({current.key_id}); "
-                "only the latest key's window can change."
-            )
+def _as_of(model: ReadModel, state: KeyState, command: Command) -> Command:
+    # A window change is judged against the user's latest key as the model knows it now
+    # (re-read on every retry), not as it was when the request arrived.
+    if not isinstance(command, ChangeValidity):
+        return command
+    latest = model.current_key(state.user_id)
+    return replace(command, latest_key_id=latest.key_id if latest else None)
 
 
 def budget_command(

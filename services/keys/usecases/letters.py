@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from contracts.directory import Admin
-from services.keys.domain import KeyState, decide
-from services.keys.handlers import Context, KeySpec, commit_key, prepare_key
-from services.keys.sheets import Renderer, document_request
+from services.keys.adapters.sheets import Renderer, document_request
+from services.keys.domain.keys import KeyState, decide
+from services.keys.usecases.context import Context
+from services.keys.usecases.keys import KeySpec, commit_key, prepare_key
 
 
 @dataclass(frozen=True)

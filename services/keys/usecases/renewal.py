@@ -17,9 +17,9 @@ import psycopg
 import structlog
 
 from contracts.periods import period_start
-from services.keys.domain import RenewBudget, decide
-from services.keys.handlers import Context, key_appends, school_time_zone
-from services.keys.store import ConcurrencyError
+from services.keys.domain.keys import RenewBudget, decide
+from services.keys.usecases.context import Context, key_appends, school_time_zone
+from services.keys.usecases.ports import ConcurrencyError
 
 log = structlog.get_logger(__name__)
 

@@ -14,10 +14,10 @@ import asyncio
 import psycopg
 import structlog
 
-from services.keys import roster_rules
-from services.keys.directory_diff import Diff
-from services.keys.handlers import Context, with_retries
-from services.keys.imports import Revoked, append_chunks, ended_keys, revocations
+from services.keys.domain import roster_rules
+from services.keys.domain.directory_diff import Diff
+from services.keys.usecases.context import Context, with_retries
+from services.keys.usecases.imports import Revoked, append_chunks, ended_keys, revocations
 
 log = structlog.get_logger(__name__)
 SCHEDULE = "roster-schedule"  # revoked_by of keys the schedule revokes

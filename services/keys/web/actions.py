@@ -14,16 +14,16 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
 from contracts.events import Renewal
-from services.keys import handlers
-from services.keys.groups import (
+from services.keys.api.schemas import Usd
+from services.keys.domain.scope import visible_group, visible_key, visible_user
+from services.keys.usecases import keys as handlers
+from services.keys.usecases.groups import (
     issue_group_keys,
     issue_plan,
     preview_group_revocation,
     revoke_group,
 )
-from services.keys.handlers import KeySpec
-from services.keys.schemas import Usd
-from services.keys.scope import visible_group, visible_key, visible_user
+from services.keys.usecases.keys import KeySpec
 from services.keys.web.guard import PREFIX, SignedIn, Visit, Writing
 
 router = APIRouter(prefix=f"{PREFIX}/api", include_in_schema=False)
