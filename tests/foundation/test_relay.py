@@ -15,7 +15,7 @@ from infra.messaging import connect, ensure_streams
 from services.keys.adapters.relay import Relay
 from services.keys.adapters.store import PostgresEventStore
 from services.keys.usecases.ports import StreamAppend
-from tests.foundation.test_event_store import revoked
+from tests.keys.test_store_contract import revoked
 
 
 async def stream_msg_ids(js: JetStreamContext) -> list[str]:
