@@ -131,7 +131,7 @@ async def open_keys(
         startup.task(readiness.watch(name, event))
     readiness.check("nats", lambda: bool(nc.is_connected))
     documents = nats_documents(nc, settings.render_timeout_seconds)
-    return KeysRuntime(settings, pool, nc, js, store, relay, ctx, documents)
+    return KeysRuntime(settings, pool, nc, js, store, relay, ctx, documents, usage)
 
 
 def create_app(settings: KeysSettings, clock: Clock = utc_now) -> FastAPI:

@@ -8,6 +8,7 @@ from nats.aio.client import Client
 from nats.js import JetStreamContext
 
 from infra.database import Pool
+from infra.follow import Follower
 from services.keys.adapters.relay import Relay
 from services.keys.adapters.sheets import Documents
 from services.keys.adapters.store import PostgresEventStore
@@ -28,6 +29,7 @@ class KeysRuntime:
     relay: Relay
     ctx: Context
     documents: Documents
+    usage: Follower  # spend per key, from USAGE
 
     @property
     def default_time_zone(self) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from functools import partial
 
 from nats.js import JetStreamContext
 
@@ -16,6 +17,7 @@ from services.keys.adapters.relay import Relay
 from services.keys.adapters.store import PostgresEventStore
 from services.keys.usecases.ports import StreamAppend
 from tests.keys.test_store_contract import revoked
+from tests.positions import reach, stream_head
 
 
 async def stream_msg_ids(js: JetStreamContext) -> list[str]:
@@ -35,9 +37,7 @@ async def wait_until_published(
     relay: Relay, store: PostgresEventStore, timeout: float = 30
 ) -> None:
     last = (await store.read_after(0, 10_000))[-1].position
-    async with asyncio.timeout(timeout):
-        while relay.position < last:
-            await asyncio.sleep(0.05)
+    await reach(lambda: relay.position, last, what="the relay", timeout=timeout)
 
 
 async def append_many(store: PostgresEventStore, count: int) -> None:
@@ -103,8 +103,7 @@ async def test_with_two_relays_one_publishes_and_both_report_caught_up(
         async with asyncio.timeout(20):
             for relay in relays:
                 await relay.caught_up.wait()
-            while len(await stream_msg_ids(js)) < 20:
-                await asyncio.sleep(0.05)
+        await reach(partial(stream_head, js, KEYS), 20, what="the KEYS stream")
         assert [relay.leading for relay in relays].count(True) == 1
         assert await stream_msg_ids(js) == await committed_ids(store)
     finally:
