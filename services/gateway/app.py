@@ -18,6 +18,7 @@ from contracts.events import EventBase, RequestMetered, Role
 from contracts.streams import KEYS, USAGE
 from infra.follow import Follower
 from infra.lifespan import Startup, lifespan
+from infra.messaging import close as close_nats
 from infra.messaging import connect, ensure_streams
 from infra.observability import Readiness, health_router
 from services.gateway.anthropic_api import install_anthropic_routes
@@ -190,33 +191,24 @@ def _state(parts: Parts, meter: Meter) -> State:
     )
 
 
-async def _close_nats(nc: Client) -> None:
-    # Draining waits for a server; with NATS away, the spool already holds everything.
-    await (nc.drain() if nc.is_connected else nc.close())
-
-
 async def _follow(parts: Parts, startup: Startup, js: JetStreamContext) -> dict[str, Follower]:
     followers = {
         KEYS.name: Follower(js, KEYS, parts.apply_keys),
         USAGE.name: Follower(js, USAGE, parts.budgets.apply),
     }
     for follower in followers.values():
-        await startup.open(_started(follower), Follower.stop)
+        await startup.open(follower.start(), Follower.stop)
     startup.task(parts.readiness.watch("keys", followers[KEYS.name].caught_up))
     startup.task(parts.readiness.watch("usage", followers[USAGE.name].caught_up))
     return followers
 
 
-async def _started(follower: Follower) -> Follower:
-    await follower.start()
-    return follower
-
-
 async def open_gateway(parts: Parts, startup: Startup) -> GatewayRuntime:
     """Connect, open the meter and the upstreams, follow KEYS and USAGE; undone in reverse."""
     settings = parts.settings
+    # Closed without draining while NATS is away: the spool already holds everything.
     nc = await startup.open(
-        connect(settings.nats_url, f"gateway-{settings.instance_id}"), _close_nats
+        connect(settings.nats_url, f"gateway-{settings.instance_id}"), close_nats
     )
     js = nc.jetstream()
     await ensure_streams(js, settings.stream_replicas)

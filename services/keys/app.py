@@ -13,7 +13,6 @@ from pathlib import Path
 
 import psycopg
 from fastapi import FastAPI
-from nats.aio.client import Client
 from prometheus_client import CollectorRegistry, Gauge
 
 from contracts.streams import USAGE
@@ -21,6 +20,7 @@ from infra.body_limit import BodyLimit
 from infra.database import Pool, migrate, open_pool
 from infra.follow import Follower
 from infra.lifespan import Startup, lifespan
+from infra.messaging import close as close_nats
 from infra.messaging import connect, ensure_streams
 from infra.observability import Readiness, health_router
 from infra.problems import install_problem_handlers
@@ -77,15 +77,6 @@ class Meters:
         return cls(registry, Readiness("relay", "projection", "usage"), relay_position)
 
 
-async def _drain(nc: Client) -> None:
-    await nc.drain()
-
-
-async def _started(follower: Follower) -> Follower:
-    await follower.start()
-    return follower
-
-
 def _asking(stop: Callable[[], None], store: PostgresEventStore) -> Callable[[], Awaitable[None]]:
     """How to ask a LISTEN loop to stop: set its flag, then NOTIFY so it wakes to see it."""
 
@@ -110,14 +101,14 @@ async def open_keys(
     db_url, readiness = settings.database_url, meters.readiness
     await migrate(db_url, settings.schema_name, SQL_DIR)
     pool = await startup.open(open_pool(db_url, settings.schema_name), Pool.close)
-    nc = await startup.open(connect(settings.nats_url, f"keys-{settings.instance_id}"), _drain)
+    nc = await startup.open(connect(settings.nats_url, f"keys-{settings.instance_id}"), close_nats)
     js = nc.jetstream()
     await ensure_streams(js, settings.stream_replicas)
     store, model = PostgresEventStore(pool), ReadModel()
     projector, relay = Projector(store, model), Relay(pool, js, db_url)
     meters.relay_position.set_function(lambda: relay.position)
     ctx = make_context(settings, projector, clock)
-    usage = await startup.open(_started(Follower(js, USAGE, model.spend.apply)), Follower.stop)
+    usage = await startup.open(Follower(js, USAGE, model.spend.apply).start(), Follower.stop)
     relay_stop, projector_stop = _asking(relay.stop, store), _asking(projector.stop, store)
     startup.start("keys-relay", relay.run, healthy=relay.caught_up, stop=relay_stop)
     follow = partial(projector.follow, db_url)

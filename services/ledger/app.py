@@ -8,7 +8,6 @@ from functools import partial
 from pathlib import Path
 
 from fastapi import FastAPI
-from nats.aio.client import Client
 from nats.js import JetStreamContext
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
@@ -16,6 +15,7 @@ from contracts.streams import KEYS
 from infra.database import Pool, migrate, open_pool
 from infra.follow import Follower
 from infra.lifespan import Startup, lifespan
+from infra.messaging import close as close_nats
 from infra.messaging import connect, ensure_streams
 from infra.observability import Readiness, health_router
 from infra.problems import install_problem_handlers
@@ -77,25 +77,16 @@ def _consumer(
     )
 
 
-async def _drain(nc: Client) -> None:
-    await nc.drain()
-
-
-async def _started(follower: Follower) -> Follower:
-    await follower.start()
-    return follower
-
-
 async def open_ledger(s: LedgerSettings, meters: Meters, startup: Startup) -> LedgerRuntime:
     """Migrate, open pool and NATS, follow KEYS, then consume USAGE; undone in reverse."""
     await migrate(s.database_url, s.schema_name, SQL_DIR)
     pool = await startup.open(open_pool(s.database_url, s.schema_name), Pool.close)
-    nc = await startup.open(connect(s.nats_url, f"ledger-{s.instance_id}"), _drain)
+    nc = await startup.open(connect(s.nats_url, f"ledger-{s.instance_id}"), close_nats)
     js = nc.jetstream()
     await ensure_streams(js, s.stream_replicas)
     await maintain(pool, _today(), s.partitions_ahead, s.retention_months)
     view = KeysView()
-    follower = await startup.open(_started(Follower(js, KEYS, view.apply)), Follower.stop)
+    follower = await startup.open(Follower(js, KEYS, view.apply).start(), Follower.stop)
     consumer = _consumer(s, meters, js, pool, view)
 
     async def consume() -> None:
