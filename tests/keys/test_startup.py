@@ -27,7 +27,7 @@ async def test_a_failing_stream_set_up_closes_the_pool_it_opened_before(
     # Three stream replicas on a single NATS server: ensure_streams fails after the pool
     # and the NATS connection are open.
     app = create_app(settings_for(database_url, nats_url, stream_replicas=3), clock=Clock())
-    with pytest.raises(Exception, match="(?i)replica|cluster|resources") as failed:
+    with pytest.raises(Exception, match=r"(?i)replica|cluster|resources") as failed:
         async with app.router.lifespan_context(app):
             pytest.fail("the keys service must not run when its start-up failed")
     # ``failed`` holds the traceback, so a pool that start-up left open is still alive here
