@@ -22,7 +22,7 @@ from services.keys.domain.keys import KeyState
 from services.keys.domain.scope import visible_key
 from services.keys.errors import InvalidInput
 from services.keys.runtime import KeysRuntime
-from services.keys.usecases import keys as handlers
+from services.keys.usecases import keys as key_cases
 from services.keys.usecases.keys import KeyEdit, KeySpec
 from services.keys.usecases.letters import issue_key_with_letter
 
@@ -50,7 +50,7 @@ async def create_key(user_id: str, body: KeyCreate, admin: CurrentAdmin, rt: Run
     if not body.letter:
         if body.model is not None:
             raise InvalidInput("model is printed on the letter only; send it with letter: true.")
-        plaintext, key = await handlers.issue_key(
+        plaintext, key = await key_cases.issue_key(
             rt.ctx, admin, user_id, spec, replace=body.replace
         )
         return _created(rt, plaintext, key, None)
@@ -85,7 +85,7 @@ async def change_key(
         body.valid_from,
         body.valid_until,
     )
-    key = await handlers.edit_key(rt.ctx, admin, key_id, edit)
+    key = await key_cases.edit_key(rt.ctx, admin, key_id, edit)
     return key_out(rt.ctx.model, key, rt.ctx.clock())
 
 
@@ -93,14 +93,14 @@ async def change_key(
 async def revoke_key(key_id: uuid.UUID, body: RevokeIn, admin: CurrentAdmin, rt: Runtime) -> KeyOut:
     """Revoke a key, recording who and why."""
     await rt.ctx.projector.catch_up()
-    key = await handlers.revoke_key(rt.ctx, admin, key_id, body.reason)
+    key = await key_cases.revoke_key(rt.ctx, admin, key_id, body.reason)
     return key_out(rt.ctx.model, key, rt.ctx.clock())
 
 
 @router.get("/keys/{key_id}/history", response_model=list[HistoryEntry], responses=NOT_FOUND)
 async def key_history(key_id: uuid.UUID, admin: CurrentAdmin, rt: Runtime) -> list[HistoryEntry]:
     """The key's events in order (who did what, when): the audit log."""
-    stored = await handlers.key_history(rt.ctx, admin, key_id)
+    stored = await key_cases.key_history(rt.ctx, admin, key_id)
     return [
         HistoryEntry(
             position=s.position,
