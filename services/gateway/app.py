@@ -176,6 +176,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         upstream = Upstream(
             models, settings.upstream_timeout_seconds, settings.upstream_connect_timeout_seconds
         )
+        upstream.start()  # Google access tokens, fetched ahead of expiry
         chats = ChatTracker(uuid.uuid4, settings.max_chats_per_key)
         app.state.proxy = Proxy(state, upstream, chats, metrics, settings.max_request_bytes)
         followers = [Follower(js, KEYS, apply_keys), Follower(js, USAGE, budgets.apply)]
