@@ -7,7 +7,10 @@ serves ``claude-scripted``, an Anthropic-kind model whose upstream (``bench/scri
 answers with a ``Write`` tool call, and Claude Code writes ``hello.py`` through it. Prints
 what each tool answered, its exit code and time, the file, and what the gateway metered.
 The tools are npm packages (``@anthropic-ai/claude-code``, ``@openai/codex``), installed
-where ``--bin`` points:
+where ``--bin`` points. Each tool is run by ``sh`` from the lines the key sheet prints
+(``services.documents.setup``), the key pasted after the first ``=``, with only ``PATH`` and
+a fresh ``HOME`` in its environment; the tool's line gets its batch-mode arguments appended
+(``-p PROMPT`` for Claude Code, ``exec PROMPT`` for Codex), which the bench prints.
 
     npm install --prefix /tmp/tools @anthropic-ai/claude-code @openai/codex
     .venv/bin/python -m bench.coding_tools --bin /tmp/tools/node_modules/.bin
@@ -17,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import subprocess
 import tempfile
 import time
@@ -29,6 +31,7 @@ import pytest
 from bench.scripted_claude import FILE_NAME, scripted_app
 from infra.embedded import EmbeddedNats
 from infra.messaging import connect, ensure_streams
+from services.documents.setup import setup_columns
 from tests.fakes.upstream import ServerThread
 from tests.gateway import conftest as gw
 
@@ -43,47 +46,42 @@ max_output_tokens = 32000
 """
 
 
-def claude_command(
-    binary: Path, url: str, key: str, home: Path
-) -> tuple[list[str], dict[str, str]]:
-    """Claude Code in print mode on the gateway (the key sheet's lines)."""
-    env = {
-        "ANTHROPIC_BASE_URL": url,
-        "ANTHROPIC_API_KEY": key,
-        "ANTHROPIC_MODEL": "demo",
-        "ANTHROPIC_DEFAULT_HAIKU_MODEL": "demo",
-        "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
-        "DISABLE_AUTOUPDATER": "1",
-        "HOME": str(home),
-    }
-    return [str(binary / "claude"), "-p", PROMPT, "--model", "demo"], env
+# What each tool's printed line gets appended to run once, without a terminal; the card's
+# lines themselves run as printed (services/documents/setup.py makes both).
+BATCH = {
+    "claude": '-p "{prompt}"',
+    "codex": 'exec --skip-git-repo-check "{prompt}"',
+}
+TOOL_LINES = {"claude": range(0, 3), "codex": range(3, 6)}  # of the card's right column
 
 
-def codex_command(binary: Path, url: str, key: str, home: Path) -> tuple[list[str], dict[str, str]]:
-    """Codex CLI ``exec`` on the gateway through a custom Responses-API provider."""
-    provider = (
-        f'{{name="AI-School", base_url="{url}/v1", env_key="OPENAI_API_KEY", wire_api="responses"}}'
-    )
-    command = [
-        str(binary / "codex"),
-        "exec",
-        "--skip-git-repo-check",
-        "-c",
-        "model_provider=aischool",
-        "-c",
-        f"model_providers.aischool={provider}",
-        "-m",
-        "demo",
-        PROMPT,
-    ]
-    return command, {"OPENAI_API_KEY": key, "CODEX_HOME": str(home), "HOME": str(home)}
+def card_script(tool: str, url: str, key: str, model: str, prompt: str, extra: str = "") -> str:
+    """The card's lines for ``tool`` as a student runs them: the key pasted after the first
+    ``=``, the first two lines, the tool's lines, the last one given ``BATCH``'s arguments
+    (and ``extra`` ones)."""
+    common, right = setup_columns(f"{url}/v1", model)
+    lines = [common[0] + key, common[1], *(right[i] for i in TOOL_LINES[tool])]
+    lines[-1] += " " + BATCH[tool].format(prompt=prompt) + (f" {extra}" if extra else "")
+    return "\n".join(lines)
+
+
+def shown(script: str, key: str) -> str:
+    """The script as printed by the bench: the key's place marked, never the key."""
+    return script.replace(key, "<key>")
+
+
+def card_run(binary: Path, script: str, home: Path) -> tuple[list[str], dict[str, str]]:
+    """``sh -c`` the script with only the tools on PATH and a fresh HOME: nothing but what
+    the card sets (no other variable, no config file) reaches the tool."""
+    env = {"PATH": f"{binary}:/usr/bin:/bin", "HOME": str(home)}
+    return ["sh", "-c", script], env
 
 
 def run(name: str, command: list[str], env: dict[str, str], cwd: Path) -> None:
     started = time.perf_counter()
     done = subprocess.run(
         command,
-        env={"PATH": os.environ["PATH"], **env},
+        env=env,
         cwd=cwd,
         capture_output=True,
         text=True,
@@ -123,11 +121,13 @@ async def _tools(binary: Path, gateway: Any, js: Any, folder: Path) -> None:
     spent_key, spent = await gw.issue_key(js, budget_micro_usd=100)
     work = folder / "project"
     work.mkdir()
-    for tool, build in (("claude", claude_command), ("codex", codex_command)):
+    for tool in ("claude", "codex"):
         for label, secret in (("$5 key", key), ("$0.0001 key", spent_key)):
             home = folder / f"home-{tool}-{label[:2]}"
             home.mkdir()
-            command, env = build(binary, gateway.url, secret, home)
+            script = card_script(tool, gateway.url, secret, "demo", PROMPT)
+            print(f"=== {tool}, {label}: the card's lines, run by sh\n{shown(script, secret)}")
+            command, env = card_run(binary, script, home)
             run(f"{tool}, {label}", command, env, work)
     await asyncio.sleep(1)  # the metering queue publishes in batches
     for event in await gw.metered(js):
@@ -153,11 +153,13 @@ async def _edit(binary: Path, make: Any, js: Any, folder: Path) -> None:
             key, issued = await gw.issue_key(js, budget_micro_usd=1_000_000)
             home = folder / "home-edit"
             home.mkdir()
-            command, env = claude_command(binary, gateway.url, key, home)
-            command[2] = f"Create {FILE_NAME} that prints a greeting"
-            command[-1] = "claude-scripted"
-            env["ANTHROPIC_MODEL"] = env["ANTHROPIC_DEFAULT_HAIKU_MODEL"] = "claude-scripted"
-            run("claude, writing a file", [*command, "--allowedTools", "Write"], env, work)
+            prompt = f"Create {FILE_NAME} that prints a greeting"
+            script = card_script(
+                "claude", gateway.url, key, "claude-scripted", prompt, "--allowedTools Write"
+            )
+            print(f"=== claude, writing a file: the card's lines\n{shown(script, key)}")
+            command, env = card_run(binary, script, home)
+            run("claude, writing a file", command, env, work)
             written = work / FILE_NAME
             print(f"{FILE_NAME}: {written.read_text()!r}" if written.exists() else "no file")
             await asyncio.sleep(1)  # the metering queue publishes in batches
