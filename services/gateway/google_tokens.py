@@ -15,6 +15,7 @@ import datetime
 import logging
 import time
 from collections.abc import AsyncGenerator, Callable, Generator
+from typing import Any
 
 import httpx
 import requests
@@ -37,6 +38,15 @@ STALE_SECONDS = 30.0
 FETCH_TIMEOUT_SECONDS = 10.0
 # An httpx request's extension naming the token source its Authorization comes from.
 EXTENSION = "aischool.google_tokens"
+
+
+class _TimedRequest(GoogleRequest):
+    """google-auth's transport with our time-out (its own default is 120 s), so a hanging
+    Google does not keep a worker thread, or the gateway's shutdown, waiting."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        kwargs.setdefault("timeout", FETCH_TIMEOUT_SECONDS)
+        return super().__call__(*args, **kwargs)  # type: ignore[no-untyped-call]
 
 
 class AccessTokens:
@@ -111,7 +121,7 @@ class AccessTokens:
     def _refresh(self) -> None:
         """In a worker thread (google-auth is synchronous); the lock keeps it to one."""
         started = self._clock()
-        self._credentials.refresh(GoogleRequest(self._session))  # type: ignore[no-untyped-call]
+        self._credentials.refresh(_TimedRequest(self._session))  # type: ignore[no-untyped-call]
         expiry: datetime.datetime | None = self._credentials.expiry
         now = datetime.datetime.now(datetime.UTC).replace(tzinfo=None)  # google-auth: naive
         life = max(0.0, (expiry - now).total_seconds()) if expiry else AHEAD_SECONDS * 2
