@@ -127,14 +127,10 @@ async def test_azure_deployment_urls_carry_api_key_and_api_version(
     gateway = cloud.start()
     key, _ = await issue_key(js)
     client = gateway.client(key)
-    answer = await client.chat.completions.create(model="azure-gpt", messages=SAY_OK, max_tokens=3)
-    stream = await client.chat.completions.create(
-        model="azure-gpt", messages=SAY_OK, max_tokens=2, stream=True
-    )
-    streamed = "".join([c.choices[0].delta.content or "" async for c in stream if c.choices])
+    whole, streamed = await whole_and_streamed(client, "azure-gpt")
     await client.embeddings.create(model="azure-gpt", input="two words")
     await client.responses.create(model="azure-gpt", input="say ok", max_output_tokens=2)
-    assert answer.choices[0].message.content == "ok ok ok" and streamed == "ok ok"
+    assert whole == "ok ok ok" and streamed == "ok ok"
     deployment = "/openai/deployments/gpt4o-school"
     assert cloud.fake.targets == [
         f"{deployment}/chat/completions?api-version=2024-10-21",
@@ -168,12 +164,8 @@ async def test_gemini_on_vertex_is_called_with_a_service_account_token(
     gateway = cloud.start()
     key, issued = await issue_key(js)
     client = gateway.client(key)
-    answer = await client.chat.completions.create(model="gemini", messages=SAY_OK, max_tokens=3)
-    stream = await client.chat.completions.create(
-        model="gemini", messages=SAY_OK, max_tokens=2, stream=True
-    )
-    streamed = "".join([c.choices[0].delta.content or "" async for c in stream if c.choices])
-    assert answer.choices[0].message.content == "ok ok ok" and streamed == "ok ok"
+    whole, streamed = await whole_and_streamed(client, "gemini")
+    assert whole == "ok ok ok" and streamed == "ok ok"
     assert cloud.fake.targets == [f"{VERTEX_ROOT}/endpoints/openapi/chat/completions"] * 2
     assert cloud.fake.requests[0]["model"] == "google/gemini-2.5-flash"
     [(token, _, _)] = cloud.fake.google.issued  # one token, fetched once, used twice
@@ -261,6 +253,16 @@ async def test_no_token_from_google_is_a_502_that_shows_nothing(
     [event] = await wait_for_usage(js, 1)  # the 502 was not metered
     assert event.status == 200
     await assert_nothing_shows(cloud, gateway, js, logs() + refused.text)
+
+
+async def whole_and_streamed(client: openai.AsyncOpenAI, model: str) -> tuple[str, str]:
+    """A chat answer of 3 tokens, then one of 2 streamed: their texts."""
+    answer = await client.chat.completions.create(model=model, messages=SAY_OK, max_tokens=3)
+    stream = await client.chat.completions.create(
+        model=model, messages=SAY_OK, max_tokens=2, stream=True
+    )
+    streamed = "".join([c.choices[0].delta.content or "" async for c in stream if c.choices])
+    return answer.choices[0].message.content or "", streamed
 
 
 async def until(condition: Callable[[], bool]) -> None:
