@@ -1,4 +1,4 @@
-"""Claude Code and Codex CLI against a gateway serving the built-in ``demo`` model.
+"""OpenCode, Claude Code and Codex CLI against a gateway serving the built-in ``demo`` model.
 
 Starts an embedded NATS and a gateway (no LLM: the demo model), issues two keys as the keys
 service would (one with a budget, one with $0.000100 left), and runs each tool once with
@@ -6,13 +6,15 @@ each key, as a student would after the key sheet's set-up lines. Then a second g
 serves ``claude-scripted``, an Anthropic-kind model whose upstream (``bench/scripted_claude``)
 answers with a ``Write`` tool call, and Claude Code writes ``hello.py`` through it. Prints
 what each tool answered, its exit code and time, the file, and what the gateway metered.
-The tools are npm packages (``@anthropic-ai/claude-code``, ``@openai/codex``), installed
-where ``--bin`` points. Each tool is run by ``sh`` from the lines the key sheet prints
-(``services.documents.setup``), the key pasted after the first ``=``, with only ``PATH`` and
-a fresh ``HOME`` in its environment; the tool's line gets its batch-mode arguments appended
-(``-p PROMPT`` for Claude Code, ``exec PROMPT`` for Codex), which the bench prints.
+The tools are npm packages (``opencode-ai``, ``@anthropic-ai/claude-code``,
+``@openai/codex``), installed where ``--bin`` points; a missing one is skipped. Each tool is
+run by ``sh`` from the lines the key sheet prints (``services.documents.setup``), the key
+pasted after the first ``=``, with only ``PATH`` and a fresh ``HOME`` in its environment; the
+tool's line gets its batch-mode arguments appended (``run PROMPT`` for OpenCode, ``-p
+PROMPT`` for Claude Code, ``exec PROMPT`` for Codex), which the bench prints. Aider (a PyPI
+package with many dependencies) is not run here.
 
-    npm install --prefix /tmp/tools @anthropic-ai/claude-code @openai/codex
+    npm install --prefix /tmp/tools @anthropic-ai/claude-code @openai/codex opencode-ai
     .venv/bin/python -m bench.coding_tools --bin /tmp/tools/node_modules/.bin
 """
 
@@ -46,22 +48,24 @@ max_output_tokens = 32000
 """
 
 
-# What each tool's printed line gets appended to run once, without a terminal; the card's
-# lines themselves run as printed (services/documents/setup.py makes both).
-BATCH = {
-    "claude": '-p "{prompt}"',
-    "codex": 'exec --skip-git-repo-check "{prompt}"',
+# Each tool's lines on the card after the first two (column, which lines), and what its last
+# line gets appended to run once without a terminal; the card's lines run as printed
+# (services/documents/setup.py makes both).
+TOOLS = {
+    "opencode": (0, range(3, 5), 'run "{prompt}"'),
+    "claude": (1, range(0, 3), '-p "{prompt}"'),
+    "codex": (1, range(3, 6), 'exec --skip-git-repo-check "{prompt}"'),
 }
-TOOL_LINES = {"claude": range(0, 3), "codex": range(3, 6)}  # of the card's right column
 
 
 def card_script(tool: str, url: str, key: str, model: str, prompt: str, extra: str = "") -> str:
     """The card's lines for ``tool`` as a student runs them: the key pasted after the first
     ``=``, the first two lines, the tool's lines, the last one given ``BATCH``'s arguments
     (and ``extra`` ones)."""
-    common, right = setup_columns(f"{url}/v1", model)
-    lines = [common[0] + key, common[1], *(right[i] for i in TOOL_LINES[tool])]
-    lines[-1] += " " + BATCH[tool].format(prompt=prompt) + (f" {extra}" if extra else "")
+    columns = setup_columns(f"{url}/v1", model)
+    column, which, batch = TOOLS[tool]
+    lines = [columns[0][0] + key, columns[0][1], *(columns[column][i] for i in which)]
+    lines[-1] += " " + batch.format(prompt=prompt) + (f" {extra}" if extra else "")
     return "\n".join(lines)
 
 
@@ -121,7 +125,10 @@ async def _tools(binary: Path, gateway: Any, js: Any, folder: Path) -> None:
     spent_key, spent = await gw.issue_key(js, budget_micro_usd=100)
     work = folder / "project"
     work.mkdir()
-    for tool in ("claude", "codex"):
+    for tool in TOOLS:
+        if not (binary / tool).exists():
+            print(f"=== {tool}: not installed in {binary}, not run")
+            continue
         for label, secret in (("$5 key", key), ("$0.0001 key", spent_key)):
             home = folder / f"home-{tool}-{label[:2]}"
             home.mkdir()
