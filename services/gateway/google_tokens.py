@@ -61,7 +61,6 @@ class AccessTokens:
         self._token: str | None = None
         self._expires_at = self._refresh_at = 0.0
         self._pending: asyncio.Task[None] | None = None
-        self.fetched = 0  # tokens fetched, for tests and the refresh loop's log
         # google-auth's DEBUG request log shows the signed grant (a credential for an hour).
         logging.getLogger("google").setLevel(logging.INFO)
 
@@ -116,10 +115,9 @@ class AccessTokens:
             raise UpstreamUnavailable(
                 f"No access token from Google for this model ({type(exc).__name__})."
             ) from None
-        self.fetched += 1
 
     def _refresh(self) -> None:
-        """In a worker thread (google-auth is synchronous); the lock keeps it to one."""
+        """In a worker thread (google-auth is synchronous); one at a time (_fetch_once)."""
         started = self._clock()
         self._credentials.refresh(_TimedRequest(self._session))  # type: ignore[no-untyped-call]
         expiry: datetime.datetime | None = self._credentials.expiry
