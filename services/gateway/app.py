@@ -217,6 +217,7 @@ async def open_gateway(parts: Parts, startup: Startup) -> GatewayRuntime:
     _expose_state(parts.collector, state)
     timeouts = settings.upstream_timeout_seconds, settings.upstream_connect_timeout_seconds
     upstream = startup.own(Upstream(parts.models, *timeouts), Upstream.aclose)
+    upstream.start()  # Google access tokens, fetched ahead of expiry
     chats = ChatTracker(uuid.uuid4, settings.max_chats_per_key)
     proxy = Proxy(state, upstream, chats, parts.metrics, settings.max_request_bytes)
     # api.py and anthropic_api.py read the proxy straight from app.state on the hot path.
