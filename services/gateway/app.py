@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 
 import structlog
 from fastapi import FastAPI
 from nats.aio.client import Client
+from nats.js import JetStreamContext
 from prometheus_client import CollectorRegistry
 
 from contracts.events import ChatCreated, EventBase, RequestMetered, Role
 from contracts.streams import KEYS, USAGE
-from infra import supervise as supervised
 from infra.follow import Follower
+from infra.lifespan import Startup, lifespan
+from infra.messaging import close as close_nats
 from infra.messaging import connect, ensure_streams
 from infra.observability import Readiness, health_router
 from services.gateway.anthropic_api import install_anthropic_routes
@@ -55,10 +57,6 @@ def _limits(settings: GatewaySettings) -> dict[Role, Limit]:
         ),
         Role.STAFF: Limit(settings.staff_requests_per_minute, settings.staff_concurrent_requests),
     }
-
-
-def _not_started(event: EventBase) -> None:
-    raise RuntimeError("the gateway's lifespan has not started")
 
 
 def _now() -> datetime:
@@ -132,30 +130,117 @@ def _sequence(follower: Follower) -> Callable[[], int]:
     return lambda: follower.last_sequence
 
 
+@dataclass(frozen=True)
+class Parts:
+    """What the gateway builds before it starts (no I/O): metrics, readiness, projections."""
+
+    settings: GatewaySettings
+    registry: CollectorRegistry
+    collector: StateCollector
+    readiness: Readiness
+    models: dict[str, Model]
+    metrics: GatewayMetrics
+    projection: KeyProjection
+    budgets: Budgets
+
+    def apply_keys(self, event: EventBase) -> None:
+        """A ``KEYS`` event into the key projection and the budgets."""
+        self.projection.apply(event)
+        self.budgets.apply(event)
+
+
+@dataclass(frozen=True)
+class GatewayRuntime:
+    """The running gateway: what its lifespan opened, typed (``runtime_of(app, ...)``)."""
+
+    settings: GatewaySettings
+    nc: Client
+    meter: Meter
+    state: State
+    proxy: Proxy
+    followers: dict[str, Follower]
+
+
+def _parts(settings: GatewaySettings) -> Parts:
+    registry, collector = CollectorRegistry(), StateCollector()
+    registry.register(collector)
+    models = load_models(settings)
+    metrics = GatewayMetrics(registry, models)
+    readiness = Readiness("keys", "usage")
+    return Parts(
+        settings,
+        registry,
+        collector,
+        readiness,
+        models,
+        metrics,
+        KeyProjection(),
+        Budgets(gateway_id=settings.instance_id, leased=True),
+    )
+
+
+def _state(parts: Parts, meter: Meter) -> State:
+    settings, readiness = parts.settings, parts.readiness
+    return State(
+        projection=parts.projection,
+        budgets=parts.budgets,
+        limiter=RateLimiter(_limits(settings)),
+        models=parts.models,
+        server_secret=settings.hash_secret.get_secret_value().encode(),
+        gateway_id=settings.instance_id,
+        record=meter.record,
+        intend=meter.intend,
+        fulfil=meter.fulfil,
+        now=_now,
+        new_id=uuid.uuid4,
+        min_answer_tokens=settings.min_answer_tokens,
+        # Requests are served from memory while NATS is away (metering spools), so only the
+        # first catch-up gates them; /readyz also turns red while NATS is unreachable.
+        ready=lambda: set(readiness.pending) <= {"nats"},
+    )
+
+
+async def _follow(
+    parts: Parts, startup: Startup, js: JetStreamContext, chats: ChatTracker
+) -> dict[str, Follower]:
+    def apply_usage(event: EventBase) -> None:
+        parts.budgets.apply(event)
+        if isinstance(event, ChatCreated):  # the other replicas' chats (and our own)
+            chats.learn(event.key_id, event.chat_id, event.opening, event.session)
+
+    followers = {
+        KEYS.name: Follower(js, KEYS, parts.apply_keys),
+        USAGE.name: Follower(js, USAGE, apply_usage),
+    }
+    for follower in followers.values():
+        await startup.open(follower.start(), Follower.stop)
+    startup.task(parts.readiness.watch("keys", followers[KEYS.name].caught_up))
+    startup.task(parts.readiness.watch("usage", followers[USAGE.name].caught_up))
+    return followers
+
+
 # --- Budget leases (issue 13): the replicas share each key's budget through BUDGET_LEASES. ---
 
 
-@contextlib.asynccontextmanager
-async def _budget_leases(
-    settings: GatewaySettings, nc: Client, state: State, collector: StateCollector
-) -> AsyncIterator[LeaseKeeper]:
-    """The lease store and keeper; every lease is given back at shutdown."""
-    store = LeaseStore(
-        nc.jetstream(timeout=settings.budget_lease_timeout_seconds), settings.stream_replicas
-    )
+async def _open_leases(parts: Parts, startup: Startup, nc: Client, state: State) -> LeaseKeeper:
+    """The lease store (watching the bucket) and its keeper; at shut-down the keeper stops,
+    gives every lease back (if NATS is there), then the store stops watching."""
+    settings = parts.settings
+    timeout = settings.budget_lease_timeout_seconds
+    store = LeaseStore(nc.jetstream(timeout=timeout), settings.stream_replicas)
+    await startup.open(_opened(store), LeaseStore.close)
     timing = LeaseTiming(
-        ttl_seconds=settings.budget_lease_seconds,
-        report_seconds=settings.budget_lease_report_seconds,
-        timeout_seconds=settings.budget_lease_timeout_seconds,
+        settings.budget_lease_seconds, settings.budget_lease_report_seconds, timeout
     )
     keeper = LeaseKeeper(
         store, state.budgets, state.projection.get, settings.instance_id, state.now, timing
     )
-    await store.open()
     state.lease, state.limiter.share = keeper.acquire, keeper.holders
-    collector.counters.update(
+    startup.on_close(lambda: keeper.close() if nc.is_connected else _nothing())
+    startup.start("gateway-leases", keeper.run)
+    parts.collector.counters.update(
         gateway_budget_lease_takes=(
-            "Requests that asked the lease table for more budget",
+            "Requests that asked the lease table for more",
             lambda: keeper.takes,
         ),
         gateway_budget_lease_writes=(
@@ -167,98 +252,54 @@ async def _budget_leases(
             lambda: store.conflicts,
         ),
     )
-    task = supervised.start("gateway-leases", keeper.run)
-    try:
-        yield keeper
-    finally:
-        await _cancel([task])
-        if nc.is_connected:
-            await keeper.close()
-        await store.close()
+    return keeper
 
 
-async def _cancel(tasks: list[asyncio.Task[None]]) -> None:
-    for task in tasks:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+async def _opened(store: LeaseStore) -> LeaseStore:
+    await store.open()
+    return store
+
+
+async def _nothing() -> None:
+    return None
+
+
+async def open_gateway(parts: Parts, startup: Startup) -> GatewayRuntime:
+    """Connect, open the meter and the upstreams, follow KEYS and USAGE; undone in reverse."""
+    settings = parts.settings
+    # Closed without draining while NATS is away: the spool already holds everything.
+    nc = await startup.open(
+        connect(settings.nats_url, f"gateway-{settings.instance_id}"), close_nats
+    )
+    js = nc.jetstream()
+    await ensure_streams(js, settings.stream_replicas)
+    meter = startup.own(_open_meter(settings, nc, parts.budgets, parts.metrics), Meter.flush)
+    state = _state(parts, meter)
+    _expose_state(parts.collector, state)
+    timeouts = settings.upstream_timeout_seconds, settings.upstream_connect_timeout_seconds
+    upstream = startup.own(Upstream(parts.models, *timeouts), Upstream.aclose)
+    upstream.start()  # Google access tokens, fetched ahead of expiry
+    chats = ChatTracker(uuid.uuid4, settings.max_chats_per_key)
+    proxy = Proxy(state, upstream, chats, parts.metrics, settings.max_request_bytes)
+    # api.py and anthropic_api.py read the proxy straight from app.state on the hot path.
+    startup.app.state.proxy = proxy
+    await _open_leases(parts, startup, nc, state)
+    followers = await _follow(parts, startup, js, chats)
+    _expose_metering(parts.collector, meter, followers)
+    log.info("gateway_started", gateway_id=settings.instance_id, models=sorted(parts.models))
+    startup.start("gateway-meter", meter.run)
+    parts.readiness.check("nats", lambda: bool(nc.is_connected))
+    return GatewayRuntime(settings, nc, meter, state, proxy, followers)
 
 
 def create_app(settings: GatewaySettings) -> FastAPI:
     """The gateway as an ASGI app; nothing is opened until the lifespan starts."""
-    registry, collector = CollectorRegistry(), StateCollector()
-    registry.register(collector)
-    readiness = Readiness("keys", "usage")
-    models = load_models(settings)
-    metrics = GatewayMetrics(registry, models)
-    projection, budgets = KeyProjection(), Budgets(gateway_id=settings.instance_id, leased=True)
-    state = State(
-        projection=projection,
-        budgets=budgets,
-        limiter=RateLimiter(_limits(settings)),
-        models=models,
-        server_secret=settings.hash_secret.get_secret_value().encode(),
-        gateway_id=settings.instance_id,
-        record=_not_started,
-        now=_now,
-        new_id=uuid.uuid4,
-        min_answer_tokens=settings.min_answer_tokens,
-        # Requests are served from memory while NATS is away (metering spools), so only the
-        # first catch-up gates them; /readyz also turns red while NATS is unreachable.
-        ready=lambda: set(readiness.pending) <= {"nats"},
+    parts = _parts(settings)
+    app = FastAPI(
+        title="AI-School Coding — gateway", lifespan=lifespan(partial(open_gateway, parts))
     )
-    _expose_state(collector, state)
-
-    def apply_keys(event: EventBase) -> None:
-        projection.apply(event)
-        budgets.apply(event)
-
-    @contextlib.asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        nc = await connect(settings.nats_url, f"gateway-{settings.instance_id}")
-        js = nc.jetstream()
-        await ensure_streams(js, settings.stream_replicas)
-        leases = contextlib.AsyncExitStack()
-        await leases.enter_async_context(_budget_leases(settings, nc, state, collector))
-        meter = _open_meter(settings, nc, budgets, metrics)
-        state.record, state.intend, state.fulfil = meter.record, meter.intend, meter.fulfil
-        upstream = Upstream(
-            models, settings.upstream_timeout_seconds, settings.upstream_connect_timeout_seconds
-        )
-        chats = ChatTracker(uuid.uuid4, settings.max_chats_per_key)
-        app.state.proxy = Proxy(state, upstream, chats, metrics, settings.max_request_bytes)
-
-        def apply_usage(event: EventBase) -> None:
-            budgets.apply(event)
-            if isinstance(event, ChatCreated):  # the other replicas' chats (and our own)
-                chats.learn(event.key_id, event.chat_id, event.opening, event.session)
-
-        followers = [Follower(js, KEYS, apply_keys), Follower(js, USAGE, apply_usage)]
-        _expose_metering(collector, meter, {KEYS.name: followers[0], USAGE.name: followers[1]})
-        for follower in followers:
-            await follower.start()
-        log.info("gateway_started", gateway_id=settings.instance_id, models=sorted(models))
-        tasks = [
-            readiness.watch("keys", followers[0].caught_up),
-            readiness.watch("usage", followers[1].caught_up),
-            supervised.start("gateway-meter", meter.run),
-        ]
-        readiness.check("nats", lambda: bool(nc.is_connected))
-        try:
-            yield
-        finally:
-            await _cancel(tasks)
-            await leases.aclose()
-            await meter.flush()
-            for follower in followers:
-                await follower.stop()
-            await upstream.aclose()
-            # Draining waits for a server; with NATS away, the spool already holds everything.
-            await (nc.drain() if nc.is_connected else nc.close())
-
-    app = FastAPI(title="AI-School Coding — gateway", lifespan=lifespan)
     install_error_handlers(app)
-    app.include_router(health_router(readiness, registry))
+    app.include_router(health_router(parts.readiness, parts.registry))
     install_openai_routes(app)
     install_anthropic_routes(app)
     return app

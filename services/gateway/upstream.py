@@ -2,10 +2,13 @@
 
 The upstream's API key is read from the environment once, put only on the outgoing request,
 and never logged or returned: errors carry status and body of the upstream, not our request.
+Each kind of upstream (``kinds.py``) has its URLs and its way of saying who we are; Vertex
+AI's access tokens come from ``google_tokens.py``, put on the request by ``GoogleAuth``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import Mapping
 from urllib.parse import urlsplit
@@ -16,6 +19,9 @@ from httpx_aiohttp import AiohttpTransport
 
 from services.gateway.demo import demo_app
 from services.gateway.errors import UpstreamTimeout, UpstreamUnavailable
+from services.gateway.google_tokens import EXTENSION, AccessTokens, GoogleAuth
+from services.gateway.kinds import AZURE, GOOGLE, VERTEX_ANTHROPIC, upstream_url
+from services.gateway.kinds import vertex_anthropic_request as vertex_anthropic
 from services.gateway.pricing import DEMO_BASE_URL, Model
 
 ANTHROPIC_VERSION = "2023-06-01"
@@ -25,6 +31,20 @@ POOL = httpx.Limits(max_connections=512, max_keepalive_connections=128)
 def make_transport() -> httpx.AsyncBaseTransport:
     """The upstream transport: aiohttp's engine under httpx's API (see docs/benchmarks.md)."""
     return AiohttpTransport(limits=POOL)  # plain httpx: httpx.AsyncHTTPTransport(limits=POOL)
+
+
+def token_sources(models: Mapping[str, Model]) -> dict[str, AccessTokens]:
+    """The token source of each Google model, one per service account key file."""
+    by_file: dict[str, AccessTokens] = {}
+    for model in models.values():
+        path = model.cloud.credentials_file
+        if model.kind in GOOGLE and path is not None and path not in by_file:
+            by_file[path] = AccessTokens.load(model.name, path)
+    return {
+        name: by_file[str(model.cloud.credentials_file)]
+        for name, model in models.items()
+        if model.kind in GOOGLE
+    }
 
 
 class Upstream:
@@ -43,12 +63,20 @@ class Upstream:
             for name, model in models.items()
             if model.api_key_env
         }
+        self._google = token_sources(models)
+        self._refreshing: list[asyncio.Task[None]] = []
         demo_origin = "{0.scheme}://{0.netloc}".format(urlsplit(DEMO_BASE_URL))
         self._client = httpx.AsyncClient(
             transport=make_transport(),
             mounts={demo_origin: httpx.ASGITransport(demo_app())},
             timeout=httpx.Timeout(timeout_seconds, connect=connect_timeout_seconds),
+            auth=GoogleAuth(),
         )
+
+    def start(self) -> None:
+        """Start fetching Google access tokens ahead of expiry (off the request path)."""
+        sources = {id(source): source for source in self._google.values()}.values()
+        self._refreshing = [asyncio.create_task(source.run()) for source in sources]
 
     def build(
         self,
@@ -59,7 +87,11 @@ class Upstream:
         passed: Mapping[str, str] | None = None,
     ) -> httpx.Request:
         """The upstream request for ``path`` (e.g. ``/chat/completions``) with our credentials
-        (``x-api-key`` for an Anthropic upstream) and the client's ``passed`` headers."""
+        (``x-api-key`` for an Anthropic upstream) and the client's ``passed`` headers;
+        ModelNotFound when the model's kind of upstream does not serve ``path``."""
+        url = upstream_url(model, path)
+        if model.kind == VERTEX_ANTHROPIC:
+            url, body = vertex_anthropic(url, path, body)
         headers = {
             **(passed or {}),
             "content-type": "application/json",
@@ -67,14 +99,18 @@ class Upstream:
             "x-client-request-id": str(request_id),
         }
         secret = self._secrets.get(model.name)
+        google = self._google.get(model.name)
         if model.kind == "anthropic":
             headers.setdefault("anthropic-version", ANTHROPIC_VERSION)
             if secret:
                 headers["x-api-key"] = secret
-        elif secret:
+        elif model.kind == AZURE and secret:
+            headers["api-key"] = secret
+        elif secret and google is None:
             headers["authorization"] = f"Bearer {secret}"
+        extensions = {EXTENSION: google} if google is not None else None
         return self._client.build_request(
-            "POST", f"{model.base_url}{path}", content=body, headers=headers
+            "POST", url, content=body, headers=headers, extensions=extensions
         )
 
     async def send(self, request: httpx.Request) -> httpx.Response:
@@ -101,5 +137,10 @@ class Upstream:
             ) from exc
 
     async def aclose(self) -> None:
-        """Close every pooled connection."""
+        """Stop the token refreshes and close every pooled connection."""
+        for task in self._refreshing:
+            task.cancel()
+        await asyncio.gather(*self._refreshing, return_exceptions=True)
+        for source in {id(s): s for s in self._google.values()}.values():
+            source.close()
         await self._client.aclose()

@@ -14,16 +14,18 @@ import pytest
 from nats.js import JetStreamContext
 
 from contracts.events import ChatCreated
-from contracts.streams import BUDGET_LEASES
+from contracts.streams import BUDGET_LEASES, USAGE
 from infra.embedded import EmbeddedNats
 from services.gateway import leases
 from services.gateway.leases import Lease, LeaseTable
 from tests.fakes.upstream import FakeUpstream
 from tests.gateway.conftest import Gateway, issue_key, start_gateway, usage_events
+from tests.gateway.test_budget_and_metering import wait_metered
 from tests.gateway.test_budget_exact import CLIENTS, _stream, _wait_metered
 from tests.gateway.test_chats import load
+from tests.positions import gateway_caught_up
 
-ROUNDS = 5  # bench/cluster_budget.py runs three gateways longer, through HAProxy
+ROUNDS = 5  # bench/cluster_faults.py runs three gateways longer, through HAProxy
 
 CHAT: dict[str, Any] = {
     "model": "fake",
@@ -49,12 +51,11 @@ async def test_a_replica_counts_the_spend_of_another(
 ) -> None:
     first, second = replicas(make_settings, tmp_path, gateways)
     key, issued = await issue_key(js)
+    await gateway_caught_up(first.url, js)
     for _ in range(3):
         await first.client(key).chat.completions.create(**CHAT)
-    for _ in range(100):
-        if second.proxy.state.budgets.account(issued.key_id).spent_micro == 3 * ONE_REQUEST:
-            break
-        await asyncio.sleep(0.02)
+    await wait_metered(js, 3)  # the first replica has published its metering...
+    await gateway_caught_up(second.url, js, USAGE)  # ...and the second has applied it
     assert second.proxy.state.budgets.account(issued.key_id).spent_micro == 3 * ONE_REQUEST
     assert first.proxy.state.budgets.account(issued.key_id).spent_micro == 3 * ONE_REQUEST
 
