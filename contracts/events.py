@@ -274,6 +274,8 @@ class ChatCreated(_UsageStreamEvent):
 
     AGGREGATE: ClassVar[str] = "chat_id"
     type: Literal["ChatCreated"] = "ChatCreated"
+    # Version 2 added the fingerprint; version 1 events (without it) still decode.
+    version: int = 2
     chat_id: UUID
     key_id: UUID
     user_id: str
@@ -282,6 +284,10 @@ class ChatCreated(_UsageStreamEvent):
     model: str
     title: str
     at: AwareDatetime
+    # How other gateway replicas recognise the chat's next requests (docs/chats.md): hex
+    # hashes of its opening request (and of its leading paragraphs) and of its session id.
+    opening: tuple[str, ...] = ()
+    session: str | None = None
 
 
 KeysEvent = Annotated[

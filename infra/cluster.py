@@ -99,6 +99,13 @@ class ClusterStack(Stack):
                 preexec_fn=_die_with_parent,  # noqa: PLW1509
             )
 
+    def restart_replica(self, name: str) -> None:
+        """Start a replica that exited (``gateway-2``) again, on its port, with its spool."""
+        role = name if name in REPLICAS else name.rsplit("-", 1)[0]
+        serial = [n for r in REPLICAS for n in replica_names(r)].index(name)
+        index = replica_names(role).index(name) + 1
+        self._spawn(role, name, self.ports[name], self._replica_environment(name, index, serial))
+
     def start_proxy(self, timeout: float = 30) -> None:
         """Start HAProxy and wait until it sends requests to a ready gateway and keys."""
         config = haproxy_config(

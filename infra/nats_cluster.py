@@ -3,7 +3,8 @@
 Each node is an ``EmbeddedNats`` with a server name, a monitoring port and a cluster block
 whose routes name all three nodes. The cluster is usable once every node's ``/healthz`` is
 green (JetStream has a meta leader) and the streams exist with three replicas: we create
-them here, before any service starts, so no service races an election.
+them here (and the gateways' budget lease bucket), before any service starts, so no service
+races an election.
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ from pathlib import Path
 import httpx
 from nats.errors import Error as NatsError
 
+from contracts.streams import BUDGET_LEASES, BUDGET_LEASES_MAX_AGE_SECONDS
 from infra.embedded import EmbeddedNats, free_port
+from infra.kv import ensure_bucket
 from infra.messaging import connect, ensure_streams
 
 CLUSTER_NAME = "aischool"
@@ -86,7 +89,9 @@ class NatsCluster:
         try:
             while True:
                 try:
-                    await ensure_streams(nc.jetstream(timeout=5), replicas=self.size)
+                    js = nc.jetstream(timeout=5)
+                    await ensure_streams(js, replicas=self.size)
+                    await ensure_bucket(js, BUDGET_LEASES, self.size, BUDGET_LEASES_MAX_AGE_SECONDS)
                     return
                 except (NatsError, TimeoutError):
                     if time.monotonic() > deadline:

@@ -14,7 +14,7 @@ from nats.aio.client import Client
 from nats.js import JetStreamContext
 from prometheus_client import CollectorRegistry
 
-from contracts.events import EventBase, RequestMetered, Role
+from contracts.events import ChatCreated, EventBase, RequestMetered, Role
 from contracts.streams import KEYS, USAGE
 from infra.follow import Follower
 from infra.lifespan import Startup, lifespan
@@ -28,6 +28,8 @@ from services.gateway.chats import ChatTracker
 from services.gateway.exchange import State
 from services.gateway.journal import Journal
 from services.gateway.journal import recover as recover_journal
+from services.gateway.lease_keeper import LeaseKeeper, LeaseTiming
+from services.gateway.lease_store import LeaseStore
 from services.gateway.limits import Limit, RateLimiter
 from services.gateway.metering import Meter
 from services.gateway.metrics import GatewayMetrics, StateCollector
@@ -166,7 +168,14 @@ def _parts(settings: GatewaySettings) -> Parts:
     metrics = GatewayMetrics(registry, models)
     readiness = Readiness("keys", "usage")
     return Parts(
-        settings, registry, collector, readiness, models, metrics, KeyProjection(), Budgets()
+        settings,
+        registry,
+        collector,
+        readiness,
+        models,
+        metrics,
+        KeyProjection(),
+        Budgets(gateway_id=settings.instance_id, leased=True),
     )
 
 
@@ -191,16 +200,68 @@ def _state(parts: Parts, meter: Meter) -> State:
     )
 
 
-async def _follow(parts: Parts, startup: Startup, js: JetStreamContext) -> dict[str, Follower]:
+async def _follow(
+    parts: Parts, startup: Startup, js: JetStreamContext, chats: ChatTracker
+) -> dict[str, Follower]:
+    def apply_usage(event: EventBase) -> None:
+        parts.budgets.apply(event)
+        if isinstance(event, ChatCreated):  # the other replicas' chats (and our own)
+            chats.learn(event.key_id, event.chat_id, event.opening, event.session)
+
     followers = {
         KEYS.name: Follower(js, KEYS, parts.apply_keys),
-        USAGE.name: Follower(js, USAGE, parts.budgets.apply),
+        USAGE.name: Follower(js, USAGE, apply_usage),
     }
     for follower in followers.values():
         await startup.open(follower.start(), Follower.stop)
     startup.task(parts.readiness.watch("keys", followers[KEYS.name].caught_up))
     startup.task(parts.readiness.watch("usage", followers[USAGE.name].caught_up))
     return followers
+
+
+# --- Budget leases (issue 13): the replicas share each key's budget through BUDGET_LEASES. ---
+
+
+async def _open_leases(parts: Parts, startup: Startup, nc: Client, state: State) -> LeaseKeeper:
+    """The lease store (watching the bucket) and its keeper; at shut-down the keeper stops,
+    gives every lease back (if NATS is there), then the store stops watching."""
+    settings = parts.settings
+    timeout = settings.budget_lease_timeout_seconds
+    store = LeaseStore(nc.jetstream(timeout=timeout), settings.stream_replicas)
+    await startup.open(_opened(store), LeaseStore.close)
+    timing = LeaseTiming(
+        settings.budget_lease_seconds, settings.budget_lease_report_seconds, timeout
+    )
+    keeper = LeaseKeeper(
+        store, state.budgets, state.projection.get, settings.instance_id, state.now, timing
+    )
+    state.lease, state.limiter.share = keeper.acquire, keeper.holders
+    startup.on_close(lambda: keeper.close() if nc.is_connected else _nothing())
+    startup.start("gateway-leases", keeper.run)
+    parts.collector.counters.update(
+        gateway_budget_lease_takes=(
+            "Requests that asked the lease table for more",
+            lambda: keeper.takes,
+        ),
+        gateway_budget_lease_writes=(
+            "Lease table writes (takes, reports, give-backs)",
+            lambda: store.writes,
+        ),
+        gateway_budget_lease_conflicts=(
+            "Lease table writes refused because another replica wrote first",
+            lambda: store.conflicts,
+        ),
+    )
+    return keeper
+
+
+async def _opened(store: LeaseStore) -> LeaseStore:
+    await store.open()
+    return store
+
+
+async def _nothing() -> None:
+    return None
 
 
 async def open_gateway(parts: Parts, startup: Startup) -> GatewayRuntime:
@@ -222,7 +283,8 @@ async def open_gateway(parts: Parts, startup: Startup) -> GatewayRuntime:
     proxy = Proxy(state, upstream, chats, parts.metrics, settings.max_request_bytes)
     # api.py and anthropic_api.py read the proxy straight from app.state on the hot path.
     startup.app.state.proxy = proxy
-    followers = await _follow(parts, startup, js)
+    await _open_leases(parts, startup, nc, state)
+    followers = await _follow(parts, startup, js, chats)
     _expose_metering(parts.collector, meter, followers)
     log.info("gateway_started", gateway_id=settings.instance_id, models=sorted(parts.models))
     startup.start("gateway-meter", meter.run)

@@ -6,6 +6,11 @@ lowered to what is left, and that whole maximum cost is reserved. So the reserva
 requests in flight never add up to more than the budget, and spend never exceeds it as long
 as the upstream counts no more tokens than our estimate (docs/gateway.md says when it can).
 Spend of other replicas arrives as ``RequestMetered`` from USAGE and counts the same way.
+
+With several replicas (``leased``), a request must also fit in this replica's budget lease
+(``leases.py``): its own spend this period plus its requests in flight stay within what the
+lease table granted it. When they would not, ``admissible`` raises ``LeaseShort`` and the
+caller asks the bucket for more (one round trip), then tries once again.
 """
 
 from __future__ import annotations
@@ -29,6 +34,25 @@ from services.gateway.projection import KeyRecord, ask_for_more, format_time
 
 
 @dataclass
+class LocalLease:
+    """This replica's grant for a key in one period, as the lease table last gave it."""
+
+    period: datetime
+    limit: int  # what we may admit up to, in all, until our next write (used + slice)
+    until: datetime  # our clock; a margin before the table's expiry
+    reported: int  # the used we last wrote
+    last_admitted: datetime
+
+
+class LeaseShort(Exception):
+    """This replica's lease cannot pay for the request: ask the lease table for more."""
+
+    def __init__(self, need_micro: int, want_micro: int) -> None:
+        super().__init__(need_micro)
+        self.need_micro, self.want_micro = need_micro, want_micro
+
+
+@dataclass
 class Account:
     """One key's spend in its current period."""
 
@@ -40,6 +64,10 @@ class Account:
     # the keys service's BudgetRenewed (which comes up to a renewal interval later).
     renews_at: datetime | None = None
     spent_after_micro: int = 0
+    # The part of that spend settled by this replica (its lease covers it), split the same way.
+    own_micro: int = 0
+    own_after_micro: int = 0
+    lease: LocalLease | None = None
 
 
 @dataclass(frozen=True)
@@ -60,6 +88,9 @@ class Budgets:
     # it does, it is skipped, so our own spend counts once (also after a restart, when this
     # set is empty and USAGE is the only record of what we spent before).
     settled_here: set[UUID] = field(default_factory=set)
+    # Our own RequestMetered events carry this gateway id (also those of an earlier run).
+    gateway_id: str = ""
+    leased: bool = False
 
     def account(self, key_id: UUID) -> Account:
         """The key's account, created empty on first use."""
@@ -78,7 +109,8 @@ class Budgets:
                 if event.request_id in self.settled_here:
                     self.settled_here.discard(event.request_id)
                 else:
-                    self._spend(event.key_id, event.cost_micro_usd, event.at)
+                    own = event.gateway_id == self.gateway_id
+                    self._spend(event.key_id, event.cost_micro_usd, event.at, own=own)
 
     def _renew(self, event: BudgetRenewed) -> None:
         account = self.account(event.key_id)
@@ -88,29 +120,42 @@ class Budgets:
             # Spend since a boundary we tracked is the new period's (if the renewal skipped
             # periods it may include older spend: counting too much is the safe side).
             account.spent_micro = account.spent_after_micro if tracked else 0
-            account.spent_after_micro, account.renews_at = 0, None
+            account.own_micro = account.own_after_micro if tracked else 0
+            account.spent_after_micro, account.own_after_micro, account.renews_at = 0, 0, None
 
     @staticmethod
     def _unsplit(account: Account) -> None:
         account.spent_micro += account.spent_after_micro
-        account.spent_after_micro, account.renews_at = 0, None
+        account.own_micro += account.own_after_micro
+        account.spent_after_micro, account.own_after_micro, account.renews_at = 0, 0, None
 
-    def _spend(self, key_id: UUID, cost_micro: int, at: datetime) -> None:
+    def _spend(self, key_id: UUID, cost_micro: int, at: datetime, *, own: bool) -> None:
         account = self.account(key_id)
+        mine = cost_micro if own else 0
         if account.renews_at is not None and at >= account.renews_at:
             account.spent_after_micro += cost_micro
+            account.own_after_micro += mine
         elif account.period_start is None or at >= account.period_start:
             account.spent_micro += cost_micro
+            account.own_micro += mine
 
     def left_micro(self, key: KeyRecord) -> int:
         """What is left of the key's budget after spend and open reservations."""
         account = self.account(key.key_id)
         return key.budget_micro_usd - account.spent_micro - account.reserved_micro
 
-    def admissible(self, key: KeyRecord, need_micro: int, now: datetime, zone: ZoneInfo) -> int:
+    def admissible(
+        self,
+        key: KeyRecord,
+        need_micro: int,
+        now: datetime,
+        zone: ZoneInfo,
+        want_micro: int = 0,
+    ) -> int:
         """What is left for a request that needs at least ``need_micro``, or raise:
         InsufficientQuota when spend leaves too little, RateLimited when only this key's
-        requests in flight hold what it needs (retrying soon may succeed)."""
+        requests in flight hold what it needs (retrying soon may succeed), LeaseShort when
+        this replica's lease cannot pay for it (``want_micro`` is what would pay in full)."""
         account = self.account(key.key_id)
         self._roll(account, key, now, zone)
         renewal = account.renews_at or renews_at(key, zone)
@@ -126,13 +171,41 @@ class Budgets:
                 " try again when they have finished.",
                 retry_after_seconds=1,
             )
+        if self.leased:
+            leased = self.lease_left(key.key_id, now)
+            if need_micro > leased:
+                raise LeaseShort(need_micro, max(want_micro, need_micro))
+            left = min(left, leased)
         return left
+
+    def lease_left(self, key_id: UUID, now: datetime) -> int:
+        """What this replica's lease still lets it admit for the key now (0: none or expired)."""
+        account = self.account(key_id)
+        lease = account.lease
+        if lease is None or lease.period != account.period_start or now >= lease.until:
+            return 0
+        return lease.limit - self.used_micro(key_id)
+
+    def used_micro(self, key_id: UUID) -> int:
+        """What this replica's lease must cover: its spend this period and its reservations."""
+        account = self.account(key_id)
+        return account.own_micro + account.reserved_micro
+
+    def grant(self, key_id: UUID, lease: LocalLease) -> None:
+        """Take the grant the lease table gave us (its last admission kept, if any)."""
+        account = self.account(key_id)
+        if account.lease is not None and account.lease.period == lease.period:
+            lease.last_admitted = account.lease.last_admitted
+        account.lease = lease
 
     def hold(self, key: KeyRecord, amount_micro: int, now: datetime) -> Reservation:
         """Reserve ``amount_micro``, which ``admissible`` said is left (checked again)."""
         if amount_micro > self.left_micro(key):
             raise AssertionError("a reservation larger than what is left")  # a bug, not input
-        self.account(key.key_id).reserved_micro += amount_micro
+        account = self.account(key.key_id)
+        account.reserved_micro += amount_micro
+        if account.lease is not None:
+            account.lease.last_admitted = now
         return Reservation(key.key_id, amount_micro, now)
 
     @staticmethod
@@ -148,6 +221,7 @@ class Budgets:
         elif now >= account.renews_at:
             account.period_start = period_start(key.renewal, now, zone)
             account.spent_micro, account.spent_after_micro = account.spent_after_micro, 0
+            account.own_micro, account.own_after_micro = account.own_after_micro, 0
             account.renews_at = next_boundary(key.renewal, now, zone)
 
     def reserve(
@@ -160,7 +234,7 @@ class Budgets:
     def settle(self, reservation: Reservation, request_id: UUID, cost_micro: int) -> None:
         """Replace a reservation by the request's real cost, metered as ``request_id``."""
         self.release(reservation)
-        self._spend(reservation.key_id, cost_micro, reservation.at)
+        self._spend(reservation.key_id, cost_micro, reservation.at, own=True)
         self.settled_here.add(request_id)
 
     def release(self, reservation: Reservation) -> None:
@@ -173,7 +247,7 @@ class Budgets:
 
     def restore(self, event: RequestMetered) -> None:
         """Count a spooled event of ours that USAGE may not have yet (at start-up)."""
-        self._spend(event.key_id, event.cost_micro_usd, event.at)
+        self._spend(event.key_id, event.cost_micro_usd, event.at, own=True)
         self.settled_here.add(event.request_id)
 
 

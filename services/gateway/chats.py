@@ -9,6 +9,12 @@ The rule (stated for readers in docs/chats.md), built from captured Aider and Op
    that are never the last one, so they are never remembered and never match).
 3. A request continues the chat whose opening request it carries (or repeats), else the chat
    sharing most of its earlier turns; otherwise it starts a new chat titled from its last turn.
+
+A request costs the same however long its conversation: only its first ``FIRST_TURNS`` and
+last ``LAST_TURNS`` user turns are hashed (the opening sits early, the recent turns late).
+Replicas share chats: a new chat's ``ChatCreated`` carries its fingerprint (the opening's
+hashes, the session's hash), and every replica ``learn``s the chats of the others from USAGE,
+also after a restart, so a conversation continued elsewhere stays one chat.
 """
 
 from __future__ import annotations
@@ -26,6 +32,10 @@ UNTITLED = "Untitled chat"
 # so a turn is also remembered by its leading paragraphs.
 MAX_PREFIXES = 8
 TURN_HASHES_PER_CHAT = 128
+# Aider opens with two boilerplate user turns before the student's first request; OpenCode
+# with none. Six early turns hold the opening, six late ones the conversation's recent turns.
+FIRST_TURNS = 6
+LAST_TURNS = 6
 # Side requests a tool makes about a conversation, recognised by their system prompt.
 SIDE_REQUEST_MARKERS = ("*Briefly* summarize this partial conversation",)  # Aider's summariser
 
@@ -34,17 +44,20 @@ Digest = bytes
 
 @dataclass(frozen=True)
 class ChatDecision:
-    """The chat a request belongs to; ``created`` and ``title`` only for its first request."""
+    """The chat a request belongs to; ``created``, ``title`` and the fingerprint other
+    replicas learn it by (hex hashes of its opening and of its session) for its first."""
 
     chat_id: UUID
     created: bool
     title: str | None
+    opening: tuple[str, ...] = ()
+    session: str | None = None
 
 
 @dataclass
 class _Chat:
     chat_id: UUID
-    session_id: str | None
+    session: Digest | None
     opening: frozenset[Digest]
     turns: dict[Digest, None] = field(default_factory=dict)  # insertion-ordered set
     used: int = 0
@@ -68,7 +81,7 @@ class _KeyChats:
         self.limit = limit
         self.clock = 0
         self.chats: OrderedDict[UUID, _Chat] = OrderedDict()
-        self.sessions: dict[str, UUID] = {}
+        self.sessions: dict[Digest, UUID] = {}
         self.index: dict[Digest, set[UUID]] = {}
 
     def touch(self, chat: _Chat) -> None:
@@ -80,8 +93,8 @@ class _KeyChats:
         self.chats[chat.chat_id] = chat
         self.touch(chat)
         self._index(chat, chat.opening)
-        if chat.session_id is not None:
-            self.sessions[chat.session_id] = chat.chat_id
+        if chat.session is not None:
+            self.sessions[chat.session] = chat.chat_id
         while len(self.chats) > self.limit:
             self._evict(self.chats.popitem(last=False)[1])
 
@@ -94,8 +107,8 @@ class _KeyChats:
             del chat.turns[oldest]
             self._unindex(chat, [oldest])
 
-    def by_session(self, session_id: str) -> _Chat | None:
-        chat_id = self.sessions.get(session_id)
+    def by_session(self, session: Digest) -> _Chat | None:
+        chat_id = self.sessions.get(session)
         return None if chat_id is None else self.chats[chat_id]
 
     def latest(self) -> _Chat | None:
@@ -138,8 +151,8 @@ class _KeyChats:
 
     def _evict(self, chat: _Chat) -> None:
         self._unindex(chat, [*chat.opening, *chat.turns])
-        if chat.session_id is not None:
-            self.sessions.pop(chat.session_id, None)
+        if chat.session is not None:
+            self.sessions.pop(chat.session, None)
 
 
 class ChatTracker:
@@ -156,18 +169,35 @@ class ChatTracker:
         self, key_id: UUID, session_id: str | None, body: Mapping[str, Any]
     ) -> ChatDecision:
         """Returns the request's chat, creating (and titling) it on its first request."""
-        session_id = session_id or None
+        session = _session_digest(session_id) if session_id else None
         chats = self._keys.setdefault(key_id, _KeyChats(self._limit))
         turns = read_turns(body)
-        chat = self._find(chats, session_id, turns)
+        chat = self._find(chats, session, turns)
         if chat is None:
-            chat = _Chat(self._new_id(), session_id, turns.last_keys)
+            chat = _Chat(self._new_id(), session, turns.last_keys)
             chats.add(chat)
-            return ChatDecision(chat.chat_id, created=True, title=turns.title)
-        if session_id is None and not turns.side_request:
+            opening = tuple(sorted(d.hex() for d in chat.opening))
+            hexed = None if session is None else session.hex()
+            return ChatDecision(chat.chat_id, True, turns.title, opening, hexed)
+        if session is None and not turns.side_request:
             chats.remember(chat, turns.last_keys)
         chats.touch(chat)
         return ChatDecision(chat.chat_id, created=False, title=None)
+
+    def learn(
+        self, key_id: UUID, chat_id: UUID, opening: Iterable[str], session: str | None
+    ) -> None:
+        """Know a chat another replica (or an earlier run) created, from its ChatCreated
+        fingerprint; a chat already known (our own, coming back) is left as it is."""
+        chats = self._keys.setdefault(key_id, _KeyChats(self._limit))
+        if chat_id in chats.chats:
+            return
+        try:
+            digests = frozenset(bytes.fromhex(h) for h in opening)
+            hashed = None if session is None else bytes.fromhex(session)
+        except ValueError:
+            return  # not a fingerprint we wrote: the chat stays unknown here
+        chats.add(_Chat(chat_id, hashed, digests))
 
     def footprint(self, key_id: UUID) -> tuple[int, int]:
         """How many chats and turn hashes are kept for a key (bounded by the limits)."""
@@ -176,28 +206,38 @@ class ChatTracker:
             return 0, 0
         return len(chats.chats), sum(len(c.opening) + len(c.turns) for c in chats.chats.values())
 
-    def _find(self, chats: _KeyChats, session_id: str | None, turns: _Turns) -> _Chat | None:
-        if session_id is not None:
-            return chats.by_session(session_id)
+    def _find(self, chats: _KeyChats, session: Digest | None, turns: _Turns) -> _Chat | None:
+        if session is not None:
+            return chats.by_session(session)
         if turns.side_request or turns.last is None:
             return chats.latest()
         return chats.best_match(turns)
 
 
 def read_turns(body: Mapping[str, Any]) -> _Turns:
-    """Hashes the user turns of a chat request (``messages``) or a completion (``prompt``)."""
+    """Hashes the user turns of a chat request (``messages``) or a completion (``prompt``):
+    the last, and of the earlier ones the first ``FIRST_TURNS`` and last ``LAST_TURNS``."""
     messages = body.get("messages")
     if isinstance(messages, list):
-        texts = [_text(m.get("content")) for m in messages if _role(m) == "user"]
-        side = any(_is_side_request(m) for m in messages)
+        users = [m for m in messages if _role(m) == "user"]
+        side = any(_is_side_request(m) for m in messages[:2])  # a system prompt comes first
     else:
-        texts, side = [_text(body.get("prompt"))], False
-    texts = [text for text in texts if text.strip()]
-    if not texts:
+        users, side = [{"content": body.get("prompt")}], False
+    last_at = next((i for i in range(len(users) - 1, -1, -1) if _user_text(users[i])), None)
+    if last_at is None:
         return _Turns(frozenset(), None, frozenset(), UNTITLED, side)
-    last = texts[-1]
-    history = frozenset(_digest(text) for text in texts[:-1])
+    last = _user_text(users[last_at])
+    earlier = sorted(
+        {*range(min(FIRST_TURNS, last_at)), *range(max(0, last_at - LAST_TURNS), last_at)}
+    )
+    texts = [text for text in (_user_text(users[i]) for i in earlier) if text]
+    history = frozenset(_digest(text) for text in texts)
     return _Turns(history, _digest(last), frozenset(_prefix_digests(last)), title(last), side)
+
+
+def _user_text(message: Mapping[str, Any]) -> str:
+    text = _text(message.get("content"))
+    return text if text.strip() else ""
 
 
 def title(text: str) -> str:
@@ -241,6 +281,11 @@ def _text(content: object) -> str:
     if isinstance(content, Mapping) and content.get("type", "text") == "text":
         return _text(content.get("text"))
     return ""
+
+
+def _session_digest(session_id: str) -> Digest:
+    # Hashed, so a ChatCreated carries no client-chosen string but its fingerprint.
+    return hashlib.blake2b(session_id.encode(), digest_size=8, person=b"session").digest()
 
 
 def _digest(text: str) -> Digest:

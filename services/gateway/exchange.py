@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from uuid import UUID
@@ -12,8 +12,8 @@ import structlog
 
 from contracts.apikeys import hash_secret, is_well_formed
 from contracts.events import ChatCreated, EventBase, RequestMetered
-from services.gateway.budget import Budgets, Reservation
-from services.gateway.errors import InvalidApiKey, ModelNotFound, Starting
+from services.gateway.budget import Budgets, LeaseShort, Reservation
+from services.gateway.errors import InvalidApiKey, ModelNotFound, RateLimited, Starting
 from services.gateway.limits import RateLimiter
 from services.gateway.pricing import Model, Usage
 from services.gateway.projection import KeyProjection, KeyRecord
@@ -23,6 +23,10 @@ from services.gateway.validation import choices
 log = structlog.get_logger(__name__)
 
 KEY_HEADERS = ("api-key", "x-api-key")
+BUSY = (
+    "This key's other requests in progress hold the rest of its budget;"
+    " try again when they have finished."
+)
 
 
 @dataclass
@@ -45,6 +49,8 @@ class State:
     monotonic: Callable[[], float] = time.monotonic
     # A request is admitted only if what is left pays for at least this much answer.
     min_answer_tokens: int = 256
+    # Asks the budget lease table for more of a key's budget (need, want): one round trip.
+    lease: Callable[[KeyRecord, int, int], Awaitable[None]] | None = None
 
 
 def _reserve(
@@ -70,7 +76,8 @@ def _reserve(
     least = min(state.min_answer_tokens, wanted)
     zone = state.projection.time_zone(key.school_id)
     need = model.max_cost_micro(prompt, least * answers)
-    left = state.budgets.admissible(key, need, state.now(), zone)
+    want = model.max_cost_micro(prompt, wanted * answers)
+    left = state.budgets.admissible(key, need, state.now(), zone, want)
     cap = model.affordable_output(prompt, left, answers, wanted) if generates else 0
     amount = model.max_cost_micro(prompt, cap * answers)
     return state.budgets.hold(key, amount, state.now()), cap, answers
@@ -130,6 +137,34 @@ class Exchange:
     intent: object = None
 
     @classmethod
+    async def enter(
+        cls,
+        state: State,
+        key: KeyRecord,
+        model: Model,
+        raw: bytes,
+        body: Mapping[str, object],
+        *,
+        generates: bool = True,
+    ) -> Exchange:
+        """``admit``, and when this replica's budget lease is short, grow it and try once more."""
+
+        def attempt() -> Exchange:
+            return cls.admit(state, key, model, raw, body, generates=generates)
+
+        try:
+            return attempt()
+        except LeaseShort as short:
+            if state.lease is None:
+                raise
+            await state.lease(key, short.need_micro, short.want_micro)
+        try:
+            return attempt()
+        except LeaseShort:
+            # Others admitted into the grant while we waited for it: soon there is more.
+            raise RateLimited(BUSY, retry_after_seconds=1) from None
+
+    @classmethod
     def admit(
         cls,
         state: State,
@@ -149,6 +184,9 @@ class Exchange:
             reservation, answer_cap, answers = _reserve(
                 state, key, model, raw, body, generates=generates
             )
+        except LeaseShort:
+            state.limiter.undo(key.key_id)  # ``enter`` tries again: count the request once
+            raise
         except BaseException:
             state.limiter.release(key.key_id)
             raise
@@ -173,8 +211,15 @@ class Exchange:
         usage = Usage(estimate_prompt_tokens(self.raw), self.output_cap, estimated=True)
         self.intent = self.state.intend(self._metered(usage, 200, self.reservation.amount_micro))
 
-    def chat_created(self, chat_id: UUID, title: str | None) -> None:
-        """Publish the start of a chat this request began."""
+    def chat_created(
+        self,
+        chat_id: UUID,
+        title: str | None,
+        opening: tuple[str, ...] = (),
+        session: str | None = None,
+    ) -> None:
+        """Publish the start of a chat this request began, with the fingerprint the other
+        replicas learn it by."""
         key = self.key
         self.state.record(
             ChatCreated(
@@ -188,6 +233,8 @@ class Exchange:
                 model=self.model.name,
                 title=title or "Untitled chat",
                 at=self.reservation.at,
+                opening=opening,
+                session=session,
             )
         )
 

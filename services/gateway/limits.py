@@ -1,9 +1,15 @@
-"""Per-key limits on requests per minute and requests at once, with defaults per role. Pure."""
+"""Per-key limits on requests per minute and requests at once, with defaults per role. Pure.
+
+With several replicas, each admits its share of a key's limits: the limit divided by the
+number of replicas holding a budget lease on the key now (``share``, from the lease table),
+so together they stay within it while that number holds (docs/gateway.md "Rate limits").
+"""
 
 from __future__ import annotations
 
 import math
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from uuid import UUID
 
@@ -33,23 +39,26 @@ class RateLimiter:
 
     limits: dict[Role, Limit]
     uses: dict[UUID, _KeyUse] = field(default_factory=dict)
+    # How many replicas share a key's limits now (this one counted).
+    share: Callable[[UUID], int] = lambda key_id: 1
 
     def acquire(self, key_id: UUID, role: Role, now: float) -> None:
         """Count a request that starts now, or raise RateLimited with a Retry-After."""
-        limit = self.limits[role]
+        full = self.limits[role]
+        limit = _part(full, self.share(key_id))
         use = self.uses.setdefault(key_id, _KeyUse())
         while use.started and use.started[0] <= now - WINDOW_SECONDS:
             use.started.popleft()
         if len(use.started) >= limit.requests_per_minute:
             wait = math.ceil(use.started[0] + WINDOW_SECONDS - now)
             raise RateLimited(
-                f"Rate limit reached: {limit.requests_per_minute} requests per minute for this"
+                f"Rate limit reached: {full.requests_per_minute} requests per minute for this"
                 f" key. Try again in {wait} s.",
                 max(wait, 1),
             )
         if use.open >= limit.concurrent:
             raise RateLimited(
-                f"Rate limit reached: {limit.concurrent} requests at once for this key."
+                f"Rate limit reached: {full.concurrent} requests at once for this key."
                 " Try again when one has finished.",
                 1,
             )
@@ -60,6 +69,21 @@ class RateLimiter:
         """A request of this key has finished."""
         self.uses[key_id].open -= 1
 
+    def undo(self, key_id: UUID) -> None:
+        """Take back the start ``acquire`` just counted (the request is tried again at once)."""
+        use = self.uses[key_id]
+        use.started.pop()
+        use.open -= 1
+
     def in_flight(self) -> int:
         """Requests admitted and not yet finished, over all keys."""
         return sum(use.open for use in self.uses.values())
+
+
+def _part(limit: Limit, replicas: int) -> Limit:
+    """This replica's share of a key's limits (at least one request of each)."""
+    if replicas <= 1:
+        return limit
+    return Limit(
+        max(1, limit.requests_per_minute // replicas), max(1, limit.concurrent // replicas)
+    )

@@ -78,7 +78,7 @@ class Proxy:
         body: dict[str, Any],
         timing: Timing,
     ) -> Response:
-        exchange = Exchange.admit(
+        exchange = await Exchange.enter(
             self.state, key, model, raw, body, generates=path != EMBEDDINGS_PATH
         )
         try:
@@ -138,7 +138,9 @@ class Proxy:
         decision = self.chats.observe(exchange.key.key_id, session, body)
         exchange.chat_id = decision.chat_id
         if decision.created:
-            exchange.chat_created(decision.chat_id, decision.title)
+            exchange.chat_created(
+                decision.chat_id, decision.title, decision.opening, decision.session
+            )
 
 
 def openai_dialect(path: str) -> Dialect:

@@ -28,3 +28,9 @@ class GatewaySettings(ServiceSettings):
     max_request_bytes: int = 4 * 1024 * 1024
     # Admit a request only if the budget left pays for its prompt and this much answer.
     min_answer_tokens: int = Field(256, ge=1, le=100_000)
+    # Budget leases shared by the replicas (docs/gateway.md "Several gateways"): how long a
+    # grant holds without renewal (a killed replica's lease comes back this long plus a second
+    # after its last write), how often used is reported, how long a write may take.
+    budget_lease_seconds: float = Field(30.0, ge=3, le=3600)
+    budget_lease_report_seconds: float = Field(1.0, gt=0, le=60)
+    budget_lease_timeout_seconds: float = Field(1.0, gt=0, le=30)

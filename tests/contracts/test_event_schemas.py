@@ -90,3 +90,23 @@ def test_naive_timestamps_are_rejected() -> None:
             revoked_by="a",
             reason="b",
         )
+
+
+def test_a_version_one_chat_created_without_its_fingerprint_still_decodes() -> None:
+    old = {
+        "type": "ChatCreated",
+        "version": 1,
+        "event_id": str(uuid.uuid4()),
+        "occurred_at": "2026-12-01T08:00:00+00:00",
+        "chat_id": str(uuid.uuid4()),
+        "key_id": str(uuid.uuid4()),
+        "user_id": "u1",
+        "school_id": "s1",
+        "group_id": None,
+        "model": "demo",
+        "title": "Fix the greeting",
+        "at": "2026-12-01T08:00:00+00:00",
+    }
+    chat = codec.decode(json.dumps(old).encode())
+    assert isinstance(chat, ChatCreated)
+    assert (chat.version, chat.opening, chat.session) == (1, (), None)

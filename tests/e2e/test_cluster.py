@@ -3,7 +3,8 @@
 The cluster runs as a user starts it; the test is an administrator issuing a key and a student
 calling the Coding endpoint through HAProxy with the openai SDK. One NATS node is killed on the
 way: the streams keep their quorum and the requests are still served and metered; then one
-gateway is killed and HAProxy serves from the other two.
+gateway is killed, HAProxy serves from the other two, and the killed gateway's unused budget
+lease comes back to the pool when it expires.
 Deselect with ``-m "not cluster"`` (it needs Debian's haproxy, which ``make install`` installs).
 """
 
@@ -16,17 +17,22 @@ import re
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
+import nats
 import openai
 import psutil
 import pytest
 
+from contracts.streams import BUDGET_LEASES
 from infra.messaging import connect
+from services.gateway import leases
+from services.gateway.leases import Lease
 from tests.e2e.test_flow import DEMO_INPUT, DEMO_OUTPUT, poll
 from tests.e2e.test_up import read_until
 
@@ -73,6 +79,12 @@ class Cluster:
         return found.group(1).split(",")[0]
 
     @property
+    def nats_urls(self) -> list[str]:
+        found = re.search(r"(nats://\S+)", self.output)
+        assert found
+        return found.group(1).split(",")
+
+    @property
     def token(self) -> str:
         found = re.search(r"ais-admin-\w+", self.output)
         assert found
@@ -99,6 +111,7 @@ class Cluster:
 def cluster(tmp_path: Path) -> Iterator[Cluster]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AISCHOOL_")}
     env["AISCHOOL_RENDER_PROCESSES"] = "0"  # no key sheets here: spare the two cores
+    env["AISCHOOL_BUDGET_LEASE_SECONDS"] = "5"  # a killed gateway's lease returns in 6 s
     process = subprocess.Popen(
         [sys.executable, "-m", "infra.cli", "cluster", "up", "--data-dir", str(tmp_path / "c")],
         stdout=subprocess.PIPE,
@@ -130,6 +143,16 @@ async def stream_replicas(url: str) -> dict[str, tuple[int | None, str | None, i
             current = sum(1 for r in info.cluster.replicas or [] if r.current)
             found[name] = (info.config.num_replicas, info.cluster.leader, current)
         return found
+    finally:
+        await nc.close()
+
+
+async def lease_of(urls: list[str], key_id: str, gateway: str) -> Lease | None:
+    """The gateway's entry in the key's budget lease table (from any live NATS node)."""
+    nc = await nats.connect(servers=urls, connect_timeout=2)
+    try:
+        entry = await (await nc.jetstream().key_value(BUDGET_LEASES)).get(key_id)
+        return leases.decode(entry.value or b"").leases.get(gateway)
     finally:
         await nc.close()
 
@@ -195,11 +218,26 @@ def test_cluster_serves_through_haproxy_survives_a_nats_node_and_a_gateway_and_s
 
             # Kill a gateway: HAProxy sends its requests to the other two at once.
             gateways = cluster.gateway_replicas
+            [ask(client, f"One more, step {i}?") for i in range(3)]  # each gateway holds a lease
+            nodes = cluster.nats_urls
+            held = asyncio.run(lease_of(nodes, key_id, "2"))
+            assert held is not None and held.granted > held.keep  # it held unused budget
             gateway = cluster.service(gateways[1])
             gateway.kill()
             gateway.wait(10)  # gone: a request racing the kill itself would get a 502
             rest = [ask(client, f"Last step {i}?") for i in range(4)]
             assert {replica for replica, _ in rest} == {"gateway-1", "gateway-3"}
+
+            # Its lease expires; the others take back all it could not have used, at their
+            # next write of the key's table (each reports every second while it serves it).
+            def returned() -> bool:
+                time.sleep(0.9)  # a request a second: well within the key's rate limit
+                ask(client, "Still there?")
+                lease = asyncio.run(lease_of(nodes, key_id, "2"))
+                return lease is not None and lease.granted == held.keep
+
+            returned_in_time = poll(returned, timeout=30)
+            assert returned_in_time, "the killed gateway's lease never came back to the pool"
 
         # Every live gateway, one that lost its NATS node too, refuses a revoked key at once.
         assert admin.post(f"/keys/{key_id}/revoke", json={"reason": "lost"}).status_code == 200

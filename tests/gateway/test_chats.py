@@ -237,3 +237,76 @@ def test_a_tracker_must_keep_at_least_one_chat_per_key() -> None:
 )
 def test_a_chat_title_loses_the_quotation_marks_around_it(text: str, expected: str) -> None:
     assert title(text) == expected
+
+
+def learn_from(tracker: ChatTracker, decisions: list[ChatDecision]) -> None:
+    """What a replica does with the ChatCreated events of the others, read from USAGE."""
+    for d in decisions:
+        if d.created:
+            tracker.learn(KEY, d.chat_id, d.opening, d.session)
+
+
+def test_an_aider_conversation_continued_on_another_replica_is_the_same_chat() -> None:
+    requests = load("aider_sessions.json")[:3]
+    first, second = counter_ids(), ChatTracker(new_id=lambda: UUID(int=999))
+    opened = replay(requests[:1], tracker=first)
+    learn_from(second, opened)
+    continued = replay(requests[1:], tracker=second)
+    assert [d.created for d in continued] == [False, False]
+    assert {d.chat_id for d in continued} == {opened[0].chat_id}
+
+
+def test_a_conversation_continued_after_a_restart_is_the_same_chat() -> None:
+    for name, sessions in (("aider_sessions.json", False), ("opencode_sessions.json", True)):
+        requests = load(name)
+        before = replay(requests[:2], sessions=sessions)
+        restarted = ChatTracker(new_id=lambda: UUID(int=999))  # knows only what USAGE says
+        learn_from(restarted, before)
+        after = replay(requests[2:3], sessions=sessions, tracker=restarted)
+        assert after[0].chat_id == before[-1].chat_id and not after[0].created, name
+
+
+def test_an_opencode_session_continued_on_another_replica_is_the_same_chat() -> None:
+    first, second = counter_ids(), ChatTracker(new_id=lambda: UUID(int=999))
+    one = first.observe(KEY, "ses_1", {"messages": [{"role": "user", "content": "hi"}]})
+    assert one.session is not None and "ses_1" not in one.session  # only its hash travels
+    learn_from(second, [one])
+    again = second.observe(KEY, "ses_1", {"messages": [{"role": "user", "content": "more"}]})
+    assert again == ChatDecision(one.chat_id, False, None)
+
+
+def test_learning_our_own_chat_again_or_a_foreign_fingerprint_changes_nothing() -> None:
+    tracker = counter_ids()
+    chat = tracker.observe(KEY, None, aider_user("Fix the bug"))
+    tracker.learn(KEY, chat.chat_id, (), None)  # our own ChatCreated, back from USAGE
+    assert tracker.observe(KEY, None, aider_user("Fix the bug")).chat_id == chat.chat_id
+    tracker.learn(KEY, UUID(int=5), ("not hex",), None)
+    assert tracker.footprint(KEY)[0] == 1
+
+
+def test_a_request_costs_the_same_number_of_hashes_however_long_its_chat(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from services.gateway import chats
+
+    hashed: list[str] = []
+    digest = chats._digest
+
+    def counted(text: str) -> bytes:
+        hashed.append(text)
+        return digest(text)
+
+    monkeypatch.setattr(chats, "_digest", counted)
+    tracker, history = counter_ids(), []
+    counts = []
+    for turn in range(300):
+        history += [
+            {"role": "user", "content": f"step {turn}"},
+            {"role": "assistant", "content": "ok"},
+        ]
+        hashed.clear()
+        decision = tracker.observe(KEY, None, {"messages": history})
+        counts.append(len(hashed))
+        assert decision.created == (turn == 0)
+    assert max(counts) <= chats.FIRST_TURNS + chats.LAST_TURNS + MAX_PREFIXES + 1
+    assert counts[-1] == counts[50]  # the 300th request hashes no more than the 51st

@@ -260,3 +260,22 @@ def test_a_boundary_first_seen_after_it_passed_waits_for_budget_renewed() -> Non
         )
     )  # fmt: skip
     budgets.reserve(key, 10, next_day, ZONE)
+
+
+def test_replicas_sharing_a_key_each_admit_their_part_of_its_limits() -> None:
+    replicas = {"n": 3}
+    limiter = RateLimiter(
+        {Role.STUDENT: Limit(9, 6), Role.STAFF: Limit(9, 9)}, share=lambda key: replicas["n"]
+    )
+    key = uuid.uuid4()
+    limiter.acquire(key, Role.STUDENT, 0.0)
+    limiter.acquire(key, Role.STUDENT, 0.0)
+    with pytest.raises(RateLimited, match="6 requests at once"):  # the key's limit; 2 here
+        limiter.acquire(key, Role.STUDENT, 0.0)
+    limiter.release(key)
+    limiter.acquire(key, Role.STUDENT, 1.0)
+    limiter.release(key)
+    with pytest.raises(RateLimited, match="9 requests per minute"):  # 3 here
+        limiter.acquire(key, Role.STUDENT, 2.0)
+    replicas["n"] = 1  # the others gave their leases back: the whole limit is ours again
+    limiter.acquire(key, Role.STUDENT, 3.0)

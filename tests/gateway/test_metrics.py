@@ -149,21 +149,22 @@ async def test_spool_backlog_rises_while_nats_is_away_and_drains_after(
 ) -> None:
     key, _ = await issue_key(js)
     await gateway_caught_up(gateway.url, js)
-    nats_server.stop()
-    try:
-        async with httpx.AsyncClient(base_url=f"{gateway.url}/v1", timeout=30) as client:
-            answer = await client.post(
-                "/chat/completions",
-                json=chat(max_tokens=2),
-                headers={"authorization": f"Bearer {key}"},
+    auth = {"authorization": f"Bearer {key}"}
+    async with httpx.AsyncClient(base_url=f"{gateway.url}/v1", timeout=30) as client:
+        # The key's budget lease is taken while NATS is there; then it serves within it.
+        first = await client.post("/chat/completions", json=chat(max_tokens=2), headers=auth)
+        assert first.status_code == 200
+        await scrape_until(gateway, lambda s: value(s, "gateway_metering_published_total") >= 1)
+        nats_server.stop()
+        try:
+            answer = await client.post("/chat/completions", json=chat(max_tokens=2), headers=auth)
+            assert answer.status_code == 200
+            _, away = await scrape_until(
+                gateway, lambda s: value(s, "gateway_metering_spool_events") >= 1
             )
-        assert answer.status_code == 200
-        _, away = await scrape_until(
-            gateway, lambda s: value(s, "gateway_metering_spool_events") >= 1
-        )
-        assert value(away, "gateway_metering_spooled_total") >= 1
-    finally:
-        nats_server.start()
+            assert value(away, "gateway_metering_spooled_total") >= 1
+        finally:
+            nats_server.start()
     _, back = await scrape_until(gateway, lambda s: value(s, "gateway_metering_spool_events") == 0)
     assert value(back, "gateway_metering_spool_events") == 0
     assert value(back, "gateway_metering_published_total") >= 1
