@@ -20,18 +20,23 @@ from infra.follow import Follower
 from infra.messaging import connect, ensure_streams
 from infra.observability import Readiness, health_router
 from services.gateway.anthropic_api import install_anthropic_routes
-from services.gateway.api import install_error_handlers, install_openai_routes
+from services.gateway.api import (
+    install_direct_routes,
+    install_error_handlers,
+    install_openai_routes,
+)
 from services.gateway.budget import Budgets
 from services.gateway.chats import ChatTracker
 from services.gateway.exchange import State
 from services.gateway.journal import Journal
 from services.gateway.journal import recover as recover_journal
 from services.gateway.limits import Limit, RateLimiter
-from services.gateway.metering import Meter
+from services.gateway.metering import Meter, own_settled
 from services.gateway.metrics import GatewayMetrics, StateCollector
 from services.gateway.pricing import Model, demo_model, parse_models
 from services.gateway.projection import KeyProjection
 from services.gateway.proxy import Proxy
+from services.gateway.request_log import quiet_per_request_loggers
 from services.gateway.settings import GatewaySettings
 from services.gateway.spool import Spool
 from services.gateway.upstream import Upstream
@@ -78,7 +83,14 @@ def _open_meter(
     if recovered:
         log.info("usage_journal_recovered", events=recovered)
     journal = Journal(settings.spool_dir)
-    meter = Meter(publish, lambda: bool(nc.is_connected), spool, metrics.recorded, journal)
+    meter = Meter(
+        publish,
+        lambda: bool(nc.is_connected),
+        spool,
+        metrics.recorded,
+        journal,
+        gateway_id=settings.instance_id,
+    )
     # Spooled events of an earlier run count before USAGE is read, so they count once.
     for event in meter.spooled_events():
         if isinstance(event, RequestMetered):
@@ -168,6 +180,7 @@ def create_app(settings: GatewaySettings) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        quiet_per_request_loggers()
         nc = await connect(settings.nats_url, f"gateway-{settings.instance_id}")
         js = nc.jetstream()
         await ensure_streams(js, settings.stream_replicas)
@@ -178,7 +191,8 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         )
         chats = ChatTracker(uuid.uuid4, settings.max_chats_per_key)
         app.state.proxy = Proxy(state, upstream, chats, metrics, settings.max_request_bytes)
-        followers = [Follower(js, KEYS, apply_keys), Follower(js, USAGE, budgets.apply)]
+        own = own_settled(settings.instance_id, budgets.settled_here)
+        followers = [Follower(js, KEYS, apply_keys), Follower(js, USAGE, budgets.apply, own)]
         _expose_metering(collector, meter, {KEYS.name: followers[0], USAGE.name: followers[1]})
         for follower in followers:
             await follower.start()
@@ -205,4 +219,5 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     app.include_router(health_router(readiness, registry))
     install_openai_routes(app)
     install_anthropic_routes(app)
+    install_direct_routes(app)
     return app

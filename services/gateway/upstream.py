@@ -2,6 +2,11 @@
 
 The upstream's API key is read from the environment once, put only on the outgoing request,
 and never logged or returned: errors carry status and body of the upstream, not our request.
+
+The request path builds an ``httpx.Request`` from a URL parsed once per model and path and
+hands it straight to the transport: ``AsyncClient.send`` would add redirects, auth flows and
+a cookie jar the gateway never uses, which cost about a third of a request's CPU
+(docs/benchmarks.md). The built-in demo model has a transport of its own (in-process ASGI).
 """
 
 from __future__ import annotations
@@ -19,7 +24,9 @@ from services.gateway.errors import UpstreamTimeout, UpstreamUnavailable
 from services.gateway.pricing import DEMO_BASE_URL, Model
 
 ANTHROPIC_VERSION = "2023-06-01"
-POOL = httpx.Limits(max_connections=512, max_keepalive_connections=128)
+# HTTP/1.1: every open stream holds a connection of its own, so the pool must admit as many
+# as the gateway has students streaming at once (2 000 measured, docs/benchmarks.md).
+POOL = httpx.Limits(max_connections=8192, max_keepalive_connections=512)
 
 
 def make_transport() -> httpx.AsyncBaseTransport:
@@ -43,12 +50,12 @@ class Upstream:
             for name, model in models.items()
             if model.api_key_env
         }
-        demo_origin = "{0.scheme}://{0.netloc}".format(urlsplit(DEMO_BASE_URL))
-        self._client = httpx.AsyncClient(
-            transport=make_transport(),
-            mounts={demo_origin: httpx.ASGITransport(demo_app())},
-            timeout=httpx.Timeout(timeout_seconds, connect=connect_timeout_seconds),
-        )
+        self._demo_host = urlsplit(DEMO_BASE_URL).hostname
+        self._transport = make_transport()
+        self._demo = httpx.ASGITransport(demo_app())
+        timeout = httpx.Timeout(timeout_seconds, connect=connect_timeout_seconds)
+        self._extensions = {"timeout": timeout.as_dict()}
+        self._urls: dict[str, httpx.URL] = {}
 
     def build(
         self,
@@ -73,15 +80,24 @@ class Upstream:
                 headers["x-api-key"] = secret
         elif secret:
             headers["authorization"] = f"Bearer {secret}"
-        return self._client.build_request(
-            "POST", f"{model.base_url}{path}", content=body, headers=headers
-        )
+        return httpx.Request(
+            "POST", self._url(f"{model.base_url}{path}"), content=body, headers=headers,
+            extensions=self._extensions,
+        )  # fmt: skip
+
+    def _url(self, url: str) -> httpx.URL:
+        parsed = self._urls.get(url)
+        if parsed is None:
+            parsed = self._urls[url] = httpx.URL(url)
+        return parsed
 
     async def send(self, request: httpx.Request) -> httpx.Response:
         """Send and return once the headers are in (read the body with ``read`` or by
         iterating); UpstreamTimeout (504) or UpstreamUnavailable (502) when that fails."""
+        demo = request.url.host == self._demo_host
+        transport = self._demo if demo else self._transport
         try:
-            return await self._client.send(request, stream=True)
+            return await transport.handle_async_request(request)
         except httpx.TimeoutException as exc:
             raise UpstreamTimeout("The model's server did not answer in time.") from exc
         except httpx.TransportError as exc:
@@ -102,4 +118,5 @@ class Upstream:
 
     async def aclose(self) -> None:
         """Close every pooled connection."""
-        await self._client.aclose()
+        await self._transport.aclose()
+        await self._demo.aclose()
