@@ -72,10 +72,13 @@ class Bench:
         info = await self.js.stream_info(USAGE.name, subjects_filter=METERED)  # type: ignore[attr-defined]
         return int((info.state.subjects or {}).get(METERED, 0))
 
+    def _count(self) -> int:
+        """Completions the upstream served, to anyone."""
+        return int(httpx.get(f"{self.stack.url('upstream')}/count").json()["served"])
+
     def _served(self) -> int:
         """Completions the upstream served through the gateway."""
-        served = int(httpx.get(f"{self.stack.url('upstream')}/count").json()["served"])
-        return served - self.unmetered
+        return self._count() - self.unmetered
 
     async def _wrk(
         self, target: str, bodies: list[tuple[bytes, dict[str, str]]], clients: int, seconds: float
@@ -88,9 +91,16 @@ class Bench:
         )
         if profiler is not None:
             profiler.wait()
+        # wrk leaves requests in flight when it stops: count them once they are served.
+        await until(self._steady_count, time.monotonic() + 30, 0.3)
         if target != "gateway":
             self.unmetered += self._served() - served
         return result
+
+    async def _steady_count(self) -> bool:
+        before = self._served()
+        await asyncio.sleep(0.3)
+        return self._served() == before
 
     def _profiler(
         self, target: str, bodies: list[tuple[bytes, dict[str, str]]], clients: int, seconds: float
@@ -163,11 +173,14 @@ class Bench:
         await self._settle()
         served, metered = self._served(), await self._metered()
         cpu, rest, began = cpu_seconds(self.stack.pid(target)), self._rest_cpu(), time.monotonic()
+        count = self._count()
         result = await self._wrk(target, bodies, clients, self.seconds)
         cpu = cpu_seconds(self.stack.pid(target)) - cpu
+        # Per request the upstream served (wrk counts only those it saw finish).
+        per_request = cpu / max(self._count() - count, 1) * 1000
         figures = (
             f"{target:8} {label:9} {clients:>7} {result.rate:>7.0f} {result.p50_ms:>7.2f}"
-            f" {result.p99_ms:>7.2f} {cpu / max(result.requests, 1) * 1000:>10.3f}"
+            f" {result.p99_ms:>7.2f} {per_request:>10.3f}"
             f" {result.errors:>6}"
         )
         if target != "gateway":

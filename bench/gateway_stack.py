@@ -95,7 +95,11 @@ class Stack:
                 stdout=log,
                 stderr=log,
             )
-        wait_for_port(port, 60, self.processes[name])
+        try:
+            wait_for_port(port, 60, self.processes[name])
+        except (RuntimeError, TimeoutError):
+            print((logs / f"{name}.log").read_text()[-3000:], file=sys.stderr)
+            raise
 
     def ready(self, name: str, timeout: float = 90) -> None:
         deadline = time.monotonic() + timeout
@@ -119,7 +123,7 @@ class Stack:
                 server.stop()
 
 
-def _aischool(*args: str) -> list[str]:
+def aischool(*args: str) -> list[str]:
     return [str(Path(sys.executable).parent / "aischool"), *args]
 
 
@@ -170,11 +174,11 @@ def running(
         start_servers(stack, postgres=rest)
         start_upstream(stack, start_delay, chunk_delay)
         if rest:
-            stack.spawn("ledger", _aischool("ledger", "serve"), LOAD_CPU, NICE)
-            stack.spawn("keys", _aischool("keys", "serve"), LOAD_CPU, NICE)
+            stack.spawn("ledger", aischool("ledger", "serve"), LOAD_CPU, NICE)
+            stack.spawn("keys", aischool("keys", "serve"), LOAD_CPU, NICE)
         if bare:
             stack.spawn("bare", [sys.executable, "-m", "bench.gateway_bare"], GATEWAY_CPU)
-        stack.spawn("gateway", _aischool("gateway", "serve"), GATEWAY_CPU)
+        stack.spawn("gateway", aischool("gateway", "serve"), GATEWAY_CPU)
         for name in ("gateway", *(("ledger", "keys") if rest else ())):
             stack.ready(name)
         yield stack
