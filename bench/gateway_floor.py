@@ -142,7 +142,7 @@ class Bench:
 
         async def quiet() -> bool:
             now = sum(self._rest_cpu().values())
-            busy = now - last[0] > 0.01 + sum(self.idle.values()) * 0.3
+            busy = now - last[0] > 0.01 + sum(self.idle.get(name, 0) for name in REST) * 0.3
             last[0] = now
             return not busy
 
@@ -154,11 +154,13 @@ class Bench:
         """The rest of the system's CPU per second while nothing is sent (heartbeats, timers),
         subtracted from what a run costs."""
         await self._settle()
-        before, began = self._rest_cpu(), time.monotonic()
+        names = (*REST, "gateway", "bare")
+        before = {name: cpu_seconds(self.stack.pid(name)) for name in names}
+        began = time.monotonic()
         await asyncio.sleep(seconds)
         elapsed = time.monotonic() - began
-        after = self._rest_cpu()
-        self.idle = {name: (after[name] - before[name]) / elapsed for name in REST}
+        after = {name: cpu_seconds(self.stack.pid(name)) for name in names}
+        self.idle = {name: (after[name] - before[name]) / elapsed for name in names}
 
     def _ledger_sequence(self) -> int:
         for line in httpx.get(f"{self.stack.url('ledger')}/metrics").text.splitlines():
@@ -175,7 +177,9 @@ class Bench:
         cpu, rest, began = cpu_seconds(self.stack.pid(target)), self._rest_cpu(), time.monotonic()
         count = self._count()
         result = await self._wrk(target, bodies, clients, self.seconds)
-        cpu = cpu_seconds(self.stack.pid(target)) - cpu
+        # The process's own timers (NATS heartbeats, the journal's fsync) are not a request's.
+        idle = self.idle.get(target, 0.0) * (time.monotonic() - began)
+        cpu = cpu_seconds(self.stack.pid(target)) - cpu - idle
         # Per request the upstream served (wrk counts only those it saw finish).
         per_request = cpu / max(self._count() - count, 1) * 1000
         figures = (
@@ -239,7 +243,7 @@ async def main(args: argparse.Namespace) -> None:
         print(machine(), flush=True)
         await bench.measure_idle()
         idle = " ".join(f"{name} {rate * 1000:.1f}" for name, rate in bench.idle.items())
-        print(f"rest of the system at rest (ms CPU/s, subtracted below): {idle}")
+        print(f"CPU of each process at rest (ms/s, subtracted below): {idle}")
         print(HEADER, flush=True)
         for label, body in (("small", SMALL), ("stream-20", STREAMED)):
             for target in args.targets:

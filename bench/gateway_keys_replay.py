@@ -25,7 +25,7 @@ import orjson
 import psutil
 
 from bench.gateway_common import key_issued, percentile
-from bench.gateway_floor import machine
+from bench.gateway_floor import machine, until
 from bench.gateway_revocation import one_round
 from bench.gateway_stack import GATEWAY_CPU, Stack, aischool, start_servers, start_upstream
 from contracts.codec import AGGREGATE_ID, EVENT_TYPE, MSG_ID
@@ -33,7 +33,7 @@ from contracts.streams import KEYS
 from infra.messaging import connect, ensure_streams
 
 SUBJECT = KEYS.subject_for("KeyIssued")
-WINDOW = 20_000  # publishes in flight before we wait for their acks
+FLUSH_EVERY = 10_000
 
 
 def template() -> dict[str, object]:
@@ -48,7 +48,7 @@ async def fill(url: str, count: int) -> float:
     nc = await connect(url, "bench-fill")
     js = nc.jetstream()
     await ensure_streams(js)
-    base, began, pending = template(), time.perf_counter(), []
+    base, began = template(), time.perf_counter()
     batch = uuid.uuid4()
     for n in range(count):
         key_id, event_id = uuid.uuid4(), uuid.uuid4()
@@ -62,11 +62,17 @@ async def fill(url: str, count: int) -> float:
             "batch_id": str(batch),
         }
         headers = {MSG_ID: str(event_id), EVENT_TYPE: "KeyIssued", AGGREGATE_ID: str(key_id)}
-        pending.append(js.publish(SUBJECT, orjson.dumps(body), headers=headers))
-        if len(pending) >= WINDOW:
-            await asyncio.gather(*pending)
-            pending = []
-    await asyncio.gather(*pending)
+        # Core publishes (no ack each): the stream stores them all the same; we then wait
+        # until it holds every one.
+        await nc.publish(SUBJECT, orjson.dumps(body), headers=headers)
+        if n % FLUSH_EVERY == 0:
+            await nc.flush(timeout=60)
+    await nc.flush(timeout=60)
+
+    async def stored() -> bool:
+        return bool((await js.stream_info(KEYS.name)).state.messages >= count)
+
+    await until(stored, time.monotonic() + 600, 0.5)
     await nc.close()
     return time.perf_counter() - began
 

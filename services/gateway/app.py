@@ -36,6 +36,7 @@ from services.gateway.metrics import GatewayMetrics, StateCollector
 from services.gateway.pricing import Model, demo_model, parse_models
 from services.gateway.projection import KeyProjection
 from services.gateway.proxy import Proxy
+from services.gateway.publisher import BatchPublisher
 from services.gateway.request_log import quiet_per_request_loggers
 from services.gateway.settings import GatewaySettings
 from services.gateway.spool import Spool
@@ -90,6 +91,7 @@ def _open_meter(
         metrics.recorded,
         journal,
         gateway_id=settings.instance_id,
+        publish_batch=BatchPublisher(nc, timeout).publish,
     )
     # Spooled events of an earlier run count before USAGE is read, so they count once.
     for event in meter.spooled_events():

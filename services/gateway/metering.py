@@ -35,6 +35,8 @@ log = structlog.get_logger(__name__)
 BATCH = 256
 SYNC_SECONDS = 1.0
 Publish = Callable[[str, bytes, dict[str, str]], Awaitable[object]]
+# A batch of (subject, data, headers) -> acked or not, each (``publisher.BatchPublisher``).
+PublishBatch = Callable[[list[tuple[str, bytes, dict[str, str]]]], Awaitable[list[bool]]]
 # An event, its encoded line and its journal segment (None when the journal write failed).
 Item = tuple[EventBase, bytes, int | None]
 GATEWAY_HEADER = "Ais-Gateway-Id"
@@ -53,8 +55,10 @@ class Meter:
         journal: Journal | None = None,
         *,
         gateway_id: str | None = None,
+        publish_batch: PublishBatch | None = None,
     ) -> None:
         self._publish = publish
+        self._publish_batch = publish_batch
         self._gateway = {GATEWAY_HEADER: gateway_id} if gateway_id is not None else {}
         self._subjects: dict[str, str] = {}  # by event type
         self._observe = observe
@@ -155,7 +159,7 @@ class Meter:
         if self._spooled.is_set() or not self._connected():
             await self._to_spool(batch)
         else:
-            results = await asyncio.gather(*(self._send(item) for item in batch))
+            results = await self._send_all(batch)
             failed = [item for item, ok in zip(batch, results, strict=True) if not ok]
             if failed:
                 await self._to_spool(failed)
@@ -168,6 +172,22 @@ class Meter:
         for _, _, segment in batch:
             if segment is not None:
                 self.journal.resolve(segment)
+
+    async def _send_all(self, batch: list[Item]) -> list[bool]:
+        if self._publish_batch is None:
+            return list(await asyncio.gather(*(self._send(item) for item in batch)))
+        events = [(self._subject(event), line, self._headers(event)) for event, line, _ in batch]
+        try:
+            results = await self._publish_batch(events)
+        except (NatsError, TimeoutError) as exc:
+            log.warning("usage_publish_failed", error=type(exc).__name__, events=len(batch))
+            results = [False] * len(batch)
+        acked = sum(results)
+        self.published += acked
+        if acked < len(results):
+            self.publish_failures += len(results) - acked
+            log.warning("usage_publish_failed", error="no ack in time", events=len(results) - acked)
+        return results
 
     async def _send(self, item: Item) -> bool:
         event, line, _ = item
