@@ -1,4 +1,4 @@
-"""Claude Code and Codex CLI against a gateway serving the built-in ``demo`` model.
+"""OpenCode, Claude Code and Codex CLI against a gateway serving the built-in ``demo`` model.
 
 Starts an embedded NATS and a gateway (no LLM: the demo model), issues two keys as the keys
 service would (one with a budget, one with $0.000100 left), and runs each tool once with
@@ -6,10 +6,15 @@ each key, as a student would after the key sheet's set-up lines. Then a second g
 serves ``claude-scripted``, an Anthropic-kind model whose upstream (``bench/scripted_claude``)
 answers with a ``Write`` tool call, and Claude Code writes ``hello.py`` through it. Prints
 what each tool answered, its exit code and time, the file, and what the gateway metered.
-The tools are npm packages (``@anthropic-ai/claude-code``, ``@openai/codex``), installed
-where ``--bin`` points:
+The tools are npm packages (``opencode-ai``, ``@anthropic-ai/claude-code``,
+``@openai/codex``), installed where ``--bin`` points; a missing one is skipped. Each tool is
+run by ``sh`` from the lines the key sheet prints (``services.documents.setup``), the key
+pasted after the first ``=``, with only ``PATH`` and a fresh ``HOME`` in its environment; the
+tool's line gets its batch-mode arguments appended (``run PROMPT`` for OpenCode, ``-p
+PROMPT`` for Claude Code, ``exec PROMPT`` for Codex), which the bench prints. Aider (a PyPI
+package with many dependencies) is not run here.
 
-    npm install --prefix /tmp/tools @anthropic-ai/claude-code @openai/codex
+    npm install --prefix /tmp/tools @anthropic-ai/claude-code @openai/codex opencode-ai
     .venv/bin/python -m bench.coding_tools --bin /tmp/tools/node_modules/.bin
 """
 
@@ -17,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import subprocess
 import tempfile
 import time
@@ -29,6 +33,7 @@ import pytest
 from bench.scripted_claude import FILE_NAME, scripted_app
 from infra.embedded import EmbeddedNats
 from infra.messaging import connect, ensure_streams
+from services.documents.setup import setup_columns
 from tests.fakes.upstream import ServerThread
 from tests.gateway import conftest as gw
 
@@ -43,47 +48,44 @@ max_output_tokens = 32000
 """
 
 
-def claude_command(
-    binary: Path, url: str, key: str, home: Path
-) -> tuple[list[str], dict[str, str]]:
-    """Claude Code in print mode on the gateway (the key sheet's lines)."""
-    env = {
-        "ANTHROPIC_BASE_URL": url,
-        "ANTHROPIC_API_KEY": key,
-        "ANTHROPIC_MODEL": "demo",
-        "ANTHROPIC_DEFAULT_HAIKU_MODEL": "demo",
-        "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
-        "DISABLE_AUTOUPDATER": "1",
-        "HOME": str(home),
-    }
-    return [str(binary / "claude"), "-p", PROMPT, "--model", "demo"], env
+# Each tool's lines on the card after the first two (column, which lines), and what its last
+# line gets appended to run once without a terminal; the card's lines run as printed
+# (services/documents/setup.py makes both).
+TOOLS = {
+    "opencode": (0, range(3, 5), 'run "{prompt}"'),
+    "claude": (1, range(0, 3), '-p "{prompt}"'),
+    "codex": (1, range(3, 6), 'exec --skip-git-repo-check "{prompt}"'),
+}
 
 
-def codex_command(binary: Path, url: str, key: str, home: Path) -> tuple[list[str], dict[str, str]]:
-    """Codex CLI ``exec`` on the gateway through a custom Responses-API provider."""
-    provider = (
-        f'{{name="AI-School", base_url="{url}/v1", env_key="OPENAI_API_KEY", wire_api="responses"}}'
-    )
-    command = [
-        str(binary / "codex"),
-        "exec",
-        "--skip-git-repo-check",
-        "-c",
-        "model_provider=aischool",
-        "-c",
-        f"model_providers.aischool={provider}",
-        "-m",
-        "demo",
-        PROMPT,
-    ]
-    return command, {"OPENAI_API_KEY": key, "CODEX_HOME": str(home), "HOME": str(home)}
+def card_script(tool: str, url: str, key: str, model: str, prompt: str, extra: str = "") -> str:
+    """The card's lines for ``tool`` as a student runs them: the key pasted after the first
+    ``=``, the first two lines, the tool's lines, the last one given ``BATCH``'s arguments
+    (and ``extra`` ones)."""
+    columns = setup_columns(f"{url}/v1", model)
+    column, which, batch = TOOLS[tool]
+    lines = [columns[0][0] + key, columns[0][1], *(columns[column][i] for i in which)]
+    lines[-1] += " " + batch.format(prompt=prompt) + (f" {extra}" if extra else "")
+    return "\n".join(lines)
+
+
+def shown(script: str, key: str) -> str:
+    """The script as printed by the bench: the key's place marked, never the key."""
+    return script.replace(key, "<key>")
+
+
+def card_run(binary: Path, script: str, home: Path) -> tuple[list[str], dict[str, str]]:
+    """``sh -c`` the script with only the tools on PATH and a fresh HOME: nothing but what
+    the card sets (no other variable, no config file) reaches the tool."""
+    env = {"PATH": f"{binary}:/usr/bin:/bin", "HOME": str(home)}
+    return ["sh", "-c", script], env
 
 
 def run(name: str, command: list[str], env: dict[str, str], cwd: Path) -> None:
     started = time.perf_counter()
     done = subprocess.run(
         command,
-        env={"PATH": os.environ["PATH"], **env},
+        env=env,
         cwd=cwd,
         capture_output=True,
         text=True,
@@ -123,11 +125,16 @@ async def _tools(binary: Path, gateway: Any, js: Any, folder: Path) -> None:
     spent_key, spent = await gw.issue_key(js, budget_micro_usd=100)
     work = folder / "project"
     work.mkdir()
-    for tool, build in (("claude", claude_command), ("codex", codex_command)):
+    for tool in TOOLS:
+        if not (binary / tool).exists():
+            print(f"=== {tool}: not installed in {binary}, not run")
+            continue
         for label, secret in (("$5 key", key), ("$0.0001 key", spent_key)):
             home = folder / f"home-{tool}-{label[:2]}"
             home.mkdir()
-            command, env = build(binary, gateway.url, secret, home)
+            script = card_script(tool, gateway.url, secret, "demo", PROMPT)
+            print(f"=== {tool}, {label}: the card's lines, run by sh\n{shown(script, secret)}")
+            command, env = card_run(binary, script, home)
             run(f"{tool}, {label}", command, env, work)
     await asyncio.sleep(1)  # the metering queue publishes in batches
     for event in await gw.metered(js):
@@ -153,11 +160,13 @@ async def _edit(binary: Path, make: Any, js: Any, folder: Path) -> None:
             key, issued = await gw.issue_key(js, budget_micro_usd=1_000_000)
             home = folder / "home-edit"
             home.mkdir()
-            command, env = claude_command(binary, gateway.url, key, home)
-            command[2] = f"Create {FILE_NAME} that prints a greeting"
-            command[-1] = "claude-scripted"
-            env["ANTHROPIC_MODEL"] = env["ANTHROPIC_DEFAULT_HAIKU_MODEL"] = "claude-scripted"
-            run("claude, writing a file", [*command, "--allowedTools", "Write"], env, work)
+            prompt = f"Create {FILE_NAME} that prints a greeting"
+            script = card_script(
+                "claude", gateway.url, key, "claude-scripted", prompt, "--allowedTools Write"
+            )
+            print(f"=== claude, writing a file: the card's lines\n{shown(script, key)}")
+            command, env = card_run(binary, script, home)
+            run("claude, writing a file", command, env, work)
             written = work / FILE_NAME
             print(f"{FILE_NAME}: {written.read_text()!r}" if written.exists() else "no file")
             await asyncio.sleep(1)  # the metering queue publishes in batches

@@ -19,13 +19,13 @@ from contracts.directory import Admin
 from contracts.events import Role
 from infra.database import migrate, open_pool
 from infra.embedded import EmbeddedPostgres
+from services.keys.adapters.catchup import Projector
+from services.keys.adapters.store import PostgresEventStore
 from services.keys.app import SQL_DIR
-from services.keys.catchup import Projector
-from services.keys.directory_diff import GroupRecord, SchoolRecord, Snapshot, UserRecord
-from services.keys.handlers import Context
-from services.keys.imports import import_directory
-from services.keys.projection import ReadModel
-from services.keys.store import EventStore
+from services.keys.domain.directory_diff import GroupRecord, SchoolRecord, Snapshot, UserRecord
+from services.keys.domain.projection import ReadModel
+from services.keys.usecases.context import Context
+from services.keys.usecases.imports import import_directory
 
 
 def snapshot(students: int) -> Snapshot:
@@ -49,7 +49,7 @@ async def run(url: str, students: int) -> None:
     await migrate(url, "keys", SQL_DIR)
     pool = await open_pool(url, "keys")
     try:
-        projector = Projector(EventStore(pool), ReadModel())
+        projector = Projector(PostgresEventStore(pool), ReadModel())
         ctx = Context(projector, b"bench", Decimal(1000), lambda: datetime.now(UTC), uuid.uuid4)
         admin = Admin("bench", "bench", None)
         records = snapshot(students)

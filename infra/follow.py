@@ -49,8 +49,9 @@ class Follower:
         self.caught_up = asyncio.Event()
         self._subscription: object | None = None
 
-    async def start(self) -> None:
-        """Subscribe from the first message; returns at once, catching up in the background."""
+    async def start(self) -> Follower:
+        """Subscribe from the first message; returns at once (itself), catching up in the
+        background."""
         info = await self._js.stream_info(self._spec.name)
         self._target = info.state.last_seq
         if self._target == 0:
@@ -63,6 +64,7 @@ class Follower:
             idle_heartbeat=IDLE_HEARTBEAT_SECONDS,
             cb=self._on_message,
         )
+        return self
 
     async def stop(self) -> None:
         """Stop receiving."""

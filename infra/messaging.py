@@ -23,6 +23,12 @@ async def connect(url: str, name: str) -> Client:
     )
 
 
+async def close(nc: Client) -> None:
+    """Drain (finish what is in flight) while connected; with NATS away, just close, as
+    draining would wait for a server."""
+    await (nc.drain() if nc.is_connected else nc.close())
+
+
 def _config(spec: StreamSpec, replicas: int) -> StreamConfig:
     return StreamConfig(
         name=spec.name,

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
-from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from functools import partial
 
 from fastapi import FastAPI
 from faststream.nats import NatsBroker, NatsMessage, NatsResponse
 from prometheus_client import CollectorRegistry
 
 from contracts.streams import RENDER_KEY_LETTER, RENDER_KEY_SHEET
+from infra.lifespan import Startup, lifespan
 from infra.observability import Readiness, health_router
 from services.documents.parsing import DocumentKind
-from services.documents.pool import make_render
+from services.documents.pool import RenderPool, ThreadRender, make_render
 from services.documents.responder import RenderMetrics, Responder
 from services.documents.settings import DocumentsSettings
 
@@ -50,34 +51,56 @@ def _broker(settings: DocumentsSettings, responder: Responder) -> NatsBroker:
     return broker
 
 
+@dataclass(frozen=True)
+class DocumentsRuntime:
+    """The running documents service: its renderer and its NATS broker."""
+
+    render: RenderPool | ThreadRender
+    broker: NatsBroker
+
+
+async def _stop_broker(broker: NatsBroker) -> None:
+    await broker.stop()
+
+
+async def open_documents(
+    settings: DocumentsSettings, readiness: Readiness, metrics: RenderMetrics, startup: Startup
+) -> DocumentsRuntime:
+    """Warm the renderers, subscribe, then say ready; undone in reverse."""
+    # WeasyPrint is CPU-bound: renders run in worker processes (or one worker thread),
+    # so the event loop keeps answering health checks and bad requests meanwhile.
+    render = startup.own(make_render(settings.render_processes), _close_render)
+    await render.warm()
+    broker = _broker(settings, Responder(render, metrics))
+    startup.on_close(partial(_stop_broker, broker))
+    await broker.start()
+    # A PING/PONG round trip: the server has registered our subscriptions before we
+    # say we are ready, so a request right after /readyz finds a responder.
+    await broker.connection.flush()
+    readiness.done("subscribed")
+    startup.on_close(partial(_undo, readiness, "subscribed"))
+    # Without NATS no render request reaches us: /readyz says so until it is back.
+    connection = broker.connection
+    readiness.check("nats", lambda: bool(connection.is_connected))
+    return DocumentsRuntime(render, broker)
+
+
+async def _close_render(render: RenderPool | ThreadRender) -> None:
+    render.close()
+
+
+async def _undo(readiness: Readiness, condition: str) -> None:
+    readiness.undo(condition)
+
+
 def create_app(settings: DocumentsSettings) -> FastAPI:
     """The documents service as an ASGI app; nothing is opened until the lifespan starts."""
     registry = CollectorRegistry()
     readiness = Readiness("subscribed")
     metrics = RenderMetrics(registry)
-
-    @contextlib.asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        # WeasyPrint is CPU-bound: renders run in worker processes (or one worker thread),
-        # so the event loop keeps answering health checks and bad requests meanwhile.
-        render = make_render(settings.render_processes)
-        broker = _broker(settings, Responder(render, metrics))
-        try:
-            await render.warm()
-            await broker.start()
-            # A PING/PONG round trip: the server has registered our subscriptions before we
-            # say we are ready, so a request right after /readyz finds a responder.
-            await broker.connection.flush()
-            readiness.done("subscribed")
-            # Without NATS no render request reaches us: /readyz says so until it is back.
-            connection = broker.connection
-            readiness.check("nats", lambda: bool(connection.is_connected))
-            yield
-        finally:
-            readiness.undo("subscribed")
-            await broker.stop()
-            render.close()
-
-    app = FastAPI(title="AI-School Coding — documents", lifespan=lifespan)
+    app = FastAPI(
+        title="AI-School Coding — documents",
+        lifespan=lifespan(partial(open_documents, settings, readiness, metrics)),
+    )
     app.include_router(health_router(readiness, registry))
     return app

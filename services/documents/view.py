@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from contracts.documents import KeySheetRequest
 from contracts.money import format_usd
 from services.documents.errors import DocumentsError
+from services.documents.setup import setup_columns
 
 LONG_NAME = 28  # longer names print smaller on a card
 SHOWN_NAME = 60  # and longer ones are cut, so a card's first line never runs into the QR code
@@ -58,6 +59,8 @@ class SheetView:
     validity: str
     base_url: str
     model: str
+    # The set-up lines, two columns (setup.py), each one text of lines.
+    setup: tuple[str, str]
     count: int
     roster: tuple[RosterLine, ...]
     cards: tuple[CardView, ...]
@@ -96,6 +99,11 @@ def validity(request: KeySheetRequest, zone: ZoneInfo, t: dict[str, Any]) -> str
     return f"{' '.join(bounds)} ({request.time_zone})"
 
 
+def _setup(base_url: str, model: str) -> tuple[str, str]:
+    left, right = setup_columns(base_url, model)
+    return "\n".join(left), "\n".join(right)
+
+
 def part_view(
     request: KeySheetRequest, t: dict[str, Any], *, cover: bool, cards: range, ghosts: int = 0
 ) -> SheetView:
@@ -114,6 +122,7 @@ def part_view(
         validity=validity(request, zone, t),
         base_url=request.base_url,
         model=request.model or t["model_placeholder"],
+        setup=_setup(request.base_url, request.model or t["model_placeholder"]),
         count=len(every),
         roster=tuple(
             RosterLine(i + 1, shown_name(c.name), c.key_hint, c.detail or "")

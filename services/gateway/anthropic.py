@@ -19,6 +19,7 @@ import orjson
 
 from services.gateway.dialect import Dialect, reject_nul
 from services.gateway.errors import BadRequest, GatewayError
+from services.gateway.kinds import ANTHROPIC_WIRE
 from services.gateway.pricing import Model, Usage
 from services.gateway.tokens import estimate_prompt_tokens, estimate_tokens
 from services.gateway.validation import validate
@@ -48,6 +49,10 @@ def error_body(error: GatewayError) -> bytes:
     return orjson.dumps({"type": "error", "error": {"type": kind, "message": error.message}})
 
 
+def _known(value: object, names: frozenset[str]) -> bool:
+    return isinstance(value, str) and value in names  # a dict or list is unhashable
+
+
 def validate_messages(body: Mapping[str, Any], *, counting: bool = False) -> None:
     """Raise BadRequest naming the first field ``/v1/messages`` does not accept
     (``max_tokens`` is required, as Anthropic requires it, except to count tokens)."""
@@ -59,7 +64,7 @@ def validate_messages(body: Mapping[str, Any], *, counting: bool = False) -> Non
     if not isinstance(messages, list) or not messages:
         raise BadRequest("'messages' must be a non-empty list of message objects.")
     for index, message in enumerate(messages):
-        if not isinstance(message, dict) or message.get("role") not in ROLES:
+        if not isinstance(message, dict) or not _known(message.get("role"), ROLES):
             raise BadRequest(f"'messages[{index}].role' must be 'user', 'assistant' or 'system'.")
         content = message.get("content")
         if not isinstance(content, str) and not (
@@ -181,7 +186,7 @@ MESSAGES = Dialect(
     chunk_text=chunk_text,
     chunk_usage=chunk_usage,
     chat_view=chat_view,
-    kinds=frozenset({"anthropic"}),
+    kinds=ANTHROPIC_WIRE,
     passed_headers=PASSED_HEADERS,
     api_name="the Anthropic Messages API",
 )

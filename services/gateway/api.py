@@ -12,6 +12,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from services.gateway.codex import codex_config
 from services.gateway.dialect import Dialect
 from services.gateway.errors import GatewayError, NotFound
 from services.gateway.exchange import authenticate
@@ -23,6 +24,7 @@ from services.gateway.responses import RESPONSES, RESPONSES_PATH
 
 MODELS_PATH = "/models"
 OPENCODE_PATH = "/opencode.json"
+CODEX_PATH = "/codex.toml"
 KEY_PATH = "/key"
 Handler = Callable[[Request], Awaitable[Response]]
 
@@ -104,7 +106,7 @@ def _proxy(request: Request) -> Proxy:
 def install_openai_routes(app: FastAPI) -> None:
     """``/v1/chat/completions``, ``/v1/completions``, ``/v1/embeddings``, ``/v1/responses``,
     ``/v1/models``,
-    ``/v1/key`` and ``/v1/opencode.json``.
+    ``/v1/key``, ``/v1/opencode.json`` and ``/v1/codex.toml``.
 
     Plain Starlette routes: the handlers read the raw body themselves, so FastAPI's
     dependency and validation machinery would only cost time on the hot path.
@@ -115,6 +117,7 @@ def install_openai_routes(app: FastAPI) -> None:
     app.add_route("/v1/models", _counted(MODELS_PATH, _models), methods=["GET"])
     app.add_route("/v1/models/{name:path}", _counted(MODELS_PATH, _model), methods=["GET"])
     app.add_route(f"/v1{OPENCODE_PATH}", _counted(OPENCODE_PATH, _opencode), methods=["GET"])
+    app.add_route(f"/v1{CODEX_PATH}", _counted(CODEX_PATH, _codex), methods=["GET"])
     app.add_route(f"/v1{KEY_PATH}", _counted(KEY_PATH, _key), methods=["GET"])
 
 
@@ -164,14 +167,26 @@ async def _key(request: Request) -> Response:
     return Response(orjson.dumps(info), headers=headers, media_type="application/json")
 
 
-async def _opencode(request: Request) -> Response:
-    """The OpenCode config for this gateway: no key needed, as it holds no secret."""
-    base_url = public_base_url(
+def _public_url(request: Request) -> str:
+    return public_base_url(
         request.url.scheme,
         request.url.netloc,
         request.headers.get("x-forwarded-proto"),
         request.headers.get("x-forwarded-host"),
     )
-    config = opencode_config(base_url, _proxy(request).state.models.values())
-    headers = {"Cache-Control": "no-store"}  # the answer depends on the forwarded headers
-    return Response(orjson.dumps(config), headers=headers, media_type="application/json")
+
+
+# The tool configs depend on the forwarded headers: never cached.
+NO_STORE = {"Cache-Control": "no-store"}
+
+
+async def _opencode(request: Request) -> Response:
+    """The OpenCode config for this gateway: no key needed, as it holds no secret."""
+    config = opencode_config(_public_url(request), _proxy(request).state.models.values())
+    return Response(orjson.dumps(config), headers=NO_STORE, media_type="application/json")
+
+
+async def _codex(request: Request) -> Response:
+    """The Codex CLI config for this gateway: no key needed, as it holds no secret."""
+    config = codex_config(_public_url(request))
+    return Response(config, headers=NO_STORE, media_type="application/toml")

@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 
 import structlog
 from fastapi import FastAPI
 from nats.aio.client import Client
+from nats.js import JetStreamContext
 from prometheus_client import CollectorRegistry
 
 from contracts.events import EventBase, RequestMetered, Role
 from contracts.streams import KEYS, USAGE
-from infra import supervise as supervised
 from infra.follow import Follower
+from infra.lifespan import Startup, lifespan
+from infra.messaging import close as close_nats
 from infra.messaging import connect, ensure_streams
 from infra.observability import Readiness, health_router
 from services.gateway.anthropic_api import install_anthropic_routes
@@ -59,10 +61,6 @@ def _limits(settings: GatewaySettings) -> dict[Role, Limit]:
         ),
         Role.STAFF: Limit(settings.staff_requests_per_minute, settings.staff_concurrent_requests),
     }
-
-
-def _not_started(event: EventBase) -> None:
-    raise RuntimeError("the gateway's lifespan has not started")
 
 
 def _now() -> datetime:
@@ -144,29 +142,60 @@ def _sequence(follower: Follower) -> Callable[[], int]:
     return lambda: follower.last_sequence
 
 
-async def _cancel(tasks: list[asyncio.Task[None]]) -> None:
-    for task in tasks:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+@dataclass(frozen=True)
+class Parts:
+    """What the gateway builds before it starts (no I/O): metrics, readiness, projections."""
+
+    settings: GatewaySettings
+    registry: CollectorRegistry
+    collector: StateCollector
+    readiness: Readiness
+    models: dict[str, Model]
+    metrics: GatewayMetrics
+    projection: KeyProjection
+    budgets: Budgets
+
+    def apply_keys(self, event: EventBase) -> None:
+        """A ``KEYS`` event into the key projection and the budgets."""
+        self.projection.apply(event)
+        self.budgets.apply(event)
 
 
-def create_app(settings: GatewaySettings) -> FastAPI:
-    """The gateway as an ASGI app; nothing is opened until the lifespan starts."""
+@dataclass(frozen=True)
+class GatewayRuntime:
+    """The running gateway: what its lifespan opened, typed (``runtime_of(app, ...)``)."""
+
+    settings: GatewaySettings
+    nc: Client
+    meter: Meter
+    state: State
+    proxy: Proxy
+    followers: dict[str, Follower]
+
+
+def _parts(settings: GatewaySettings) -> Parts:
     registry, collector = CollectorRegistry(), StateCollector()
     registry.register(collector)
-    readiness = Readiness("keys", "usage")
     models = load_models(settings)
     metrics = GatewayMetrics(registry, models)
-    projection, budgets = KeyProjection(), Budgets()
-    state = State(
-        projection=projection,
-        budgets=budgets,
+    readiness = Readiness("keys", "usage")
+    return Parts(
+        settings, registry, collector, readiness, models, metrics, KeyProjection(), Budgets()
+    )
+
+
+def _state(parts: Parts, meter: Meter) -> State:
+    settings, readiness = parts.settings, parts.readiness
+    return State(
+        projection=parts.projection,
+        budgets=parts.budgets,
         limiter=RateLimiter(_limits(settings)),
-        models=models,
+        models=parts.models,
         server_secret=settings.hash_secret.get_secret_value().encode(),
         gateway_id=settings.instance_id,
-        record=_not_started,
+        record=meter.record,
+        intend=meter.intend,
+        fulfil=meter.fulfil,
         now=_now,
         new_id=uuid.uuid4,
         min_answer_tokens=settings.min_answer_tokens,
@@ -174,51 +203,62 @@ def create_app(settings: GatewaySettings) -> FastAPI:
         # first catch-up gates them; /readyz also turns red while NATS is unreachable.
         ready=lambda: set(readiness.pending) <= {"nats"},
     )
-    _expose_state(collector, state)
 
-    def apply_keys(event: EventBase) -> None:
-        projection.apply(event)
-        budgets.apply(event)
 
-    @contextlib.asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        quiet_per_request_loggers()
-        nc = await connect(settings.nats_url, f"gateway-{settings.instance_id}")
-        js = nc.jetstream()
-        await ensure_streams(js, settings.stream_replicas)
-        meter = _open_meter(settings, nc, budgets, metrics)
-        state.record, state.intend, state.fulfil = meter.record, meter.intend, meter.fulfil
-        upstream = Upstream(
-            models, settings.upstream_timeout_seconds, settings.upstream_connect_timeout_seconds
-        )
-        chats = ChatTracker(uuid.uuid4, settings.max_chats_per_key)
-        app.state.proxy = Proxy(state, upstream, chats, metrics, settings.max_request_bytes)
-        own = own_settled(settings.instance_id, budgets.settled_here)
-        followers = [Follower(js, KEYS, apply_keys), Follower(js, USAGE, budgets.apply, own)]
-        _expose_metering(collector, meter, {KEYS.name: followers[0], USAGE.name: followers[1]})
-        for follower in followers:
-            await follower.start()
-        log.info("gateway_started", gateway_id=settings.instance_id, models=sorted(models))
-        tasks = [
-            readiness.watch("keys", followers[0].caught_up),
-            readiness.watch("usage", followers[1].caught_up),
-            supervised.start("gateway-meter", meter.run),
-        ]
-        readiness.check("nats", lambda: bool(nc.is_connected))
-        try:
-            yield
-        finally:
-            await _cancel(tasks)
-            await meter.flush()
-            for follower in followers:
-                await follower.stop()
-            await upstream.aclose()
-            # Draining waits for a server; with NATS away, the spool already holds everything.
-            await (nc.drain() if nc.is_connected else nc.close())
+async def _follow(parts: Parts, startup: Startup, js: JetStreamContext) -> dict[str, Follower]:
+    followers = {
+        KEYS.name: Follower(js, KEYS, parts.apply_keys),
+        # Our own settled RequestMetered is passed over undecoded (it would be skipped).
+        USAGE.name: Follower(
+            js,
+            USAGE,
+            parts.budgets.apply,
+            own_settled(parts.settings.instance_id, parts.budgets.settled_here),
+        ),
+    }
+    for follower in followers.values():
+        await startup.open(follower.start(), Follower.stop)
+    startup.task(parts.readiness.watch("keys", followers[KEYS.name].caught_up))
+    startup.task(parts.readiness.watch("usage", followers[USAGE.name].caught_up))
+    return followers
 
-    app = FastAPI(title="AI-School Coding — gateway", lifespan=lifespan)
+
+async def open_gateway(parts: Parts, startup: Startup) -> GatewayRuntime:
+    """Connect, open the meter and the upstreams, follow KEYS and USAGE; undone in reverse."""
+    settings = parts.settings
+    quiet_per_request_loggers()
+    # Closed without draining while NATS is away: the spool already holds everything.
+    nc = await startup.open(
+        connect(settings.nats_url, f"gateway-{settings.instance_id}"), close_nats
+    )
+    js = nc.jetstream()
+    await ensure_streams(js, settings.stream_replicas)
+    meter = startup.own(_open_meter(settings, nc, parts.budgets, parts.metrics), Meter.flush)
+    state = _state(parts, meter)
+    _expose_state(parts.collector, state)
+    timeouts = settings.upstream_timeout_seconds, settings.upstream_connect_timeout_seconds
+    upstream = startup.own(Upstream(parts.models, *timeouts), Upstream.aclose)
+    upstream.start()  # Google access tokens, fetched ahead of expiry
+    chats = ChatTracker(uuid.uuid4, settings.max_chats_per_key)
+    proxy = Proxy(state, upstream, chats, parts.metrics, settings.max_request_bytes)
+    # api.py and anthropic_api.py read the proxy straight from app.state on the hot path.
+    startup.app.state.proxy = proxy
+    followers = await _follow(parts, startup, js)
+    _expose_metering(parts.collector, meter, followers)
+    log.info("gateway_started", gateway_id=settings.instance_id, models=sorted(parts.models))
+    startup.start("gateway-meter", meter.run)
+    parts.readiness.check("nats", lambda: bool(nc.is_connected))
+    return GatewayRuntime(settings, nc, meter, state, proxy, followers)
+
+
+def create_app(settings: GatewaySettings) -> FastAPI:
+    """The gateway as an ASGI app; nothing is opened until the lifespan starts."""
+    parts = _parts(settings)
+    app = FastAPI(
+        title="AI-School Coding — gateway", lifespan=lifespan(partial(open_gateway, parts))
+    )
     install_error_handlers(app)
-    app.include_router(health_router(readiness, registry))
+    app.include_router(health_router(parts.readiness, parts.registry))
     install_openai_routes(app)
     install_anthropic_routes(app)
     install_direct_routes(app)

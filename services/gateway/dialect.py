@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from services.gateway.errors import BadRequest, ModelNotFound
+from services.gateway.kinds import OPENAI_WIRE
 from services.gateway.pricing import DEMO_KIND, Model, Usage
 from services.gateway.validation import NUL
 
@@ -35,7 +36,7 @@ class Dialect:
     # The user turns as chat ``messages``, for chat detection; None: no chat detection.
     chat_view: Callable[[Mapping[str, Any]], Mapping[str, Any]] | None = None
     # The upstream kinds that speak this format (the built-in demo speaks them all).
-    kinds: frozenset[str] = frozenset({"openai"})
+    kinds: frozenset[str] = OPENAI_WIRE
     # Client headers sent on to the upstream (e.g. ``anthropic-version``).
     passed_headers: tuple[str, ...] = ()
     api_name: str = "the OpenAI API"

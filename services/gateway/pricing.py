@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from contracts.money import round_up_micro, token_cost_micro
+from services.gateway.kinds import KINDS, Cloud, ModelsFieldError, cloud_fields
 
 DEMO_BASE_URL = "http://demo.gateway.internal/v1"
-# The wire format of a model's upstream; the built-in demo answers every API.
-KINDS = frozenset({"openai", "anthropic"})
+# The built-in demo answers every API; the other kinds are in kinds.py.
 DEMO_KIND = "demo"
 
 
@@ -46,6 +46,7 @@ class Model:
     max_output_tokens: int
     kind: str = "openai"
     cache_write_usd_per_million: Decimal | None = None  # None: the input price
+    cloud: Cloud = field(default_factory=Cloud)  # Azure's and Vertex's own fields
 
     def cost_micro(self, usage: Usage) -> int:
         """Exact cost in micro-USD, rounded up to a whole micro-dollar."""
@@ -121,10 +122,15 @@ def parse_models(text: str) -> dict[str, Model]:
 def _model(name: str, table: Any) -> Model:
     if not isinstance(table, dict):
         raise ModelsConfigError(f"models.{name} must be a table")
+    kind = _kind(name, table)
+    try:
+        base_url, cloud = cloud_fields(kind, table)
+    except ModelsFieldError as exc:
+        raise ModelsConfigError(f"models.{name} (kind {kind}) needs {exc.args[0]}") from exc
     try:
         return Model(
             name=name,
-            base_url=str(table["base_url"]).rstrip("/"),
+            base_url=base_url,
             upstream_model=str(table.get("upstream_model", name)),
             api_key_env=table.get("api_key_env"),
             input_usd_per_million=_price(name, table, "input_usd_per_million"),
@@ -134,10 +140,11 @@ def _model(name: str, table: Any) -> Model:
             output_usd_per_million=_price(name, table, "output_usd_per_million"),
             context_tokens=int(table.get("context_tokens", 128_000)),
             max_output_tokens=int(table.get("max_output_tokens", 16_384)),
-            kind=_kind(name, table),
+            kind=kind,
             cache_write_usd_per_million=_price(
                 name, table, "cache_write_usd_per_million", table["input_usd_per_million"]
             ),
+            cloud=cloud,
         )
     except KeyError as exc:
         raise ModelsConfigError(f"models.{name} needs {exc.args[0]}") from exc
@@ -145,7 +152,7 @@ def _model(name: str, table: Any) -> Model:
 
 def _kind(name: str, table: dict[str, Any]) -> str:
     kind = table.get("kind", "openai")
-    if kind not in KINDS:
+    if not isinstance(kind, str) or kind not in KINDS:
         known = ", ".join(sorted(KINDS))
         raise ModelsConfigError(f"models.{name}.kind must be one of {known}, not {kind!r}")
     return str(kind)

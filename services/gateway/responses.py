@@ -115,7 +115,7 @@ def chunk_text(event: dict[str, Any]) -> str:
 
 def chunk_usage(event: dict[str, Any], seen: Usage | None) -> Usage | None:
     """Usage from the final ``response.completed`` (or incomplete/failed) event."""
-    if event.get("type") not in FINAL_EVENTS:
+    if not isinstance(event.get("type"), str) or event["type"] not in FINAL_EVENTS:
         return None
     return usage_of_response(event.get("response"))
 

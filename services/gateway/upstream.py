@@ -2,15 +2,19 @@
 
 The upstream's API key is read from the environment once, put only on the outgoing request,
 and never logged or returned: errors carry status and body of the upstream, not our request.
+Each kind of upstream (``kinds.py``) has its URLs and its way of saying who we are; Vertex
+AI's access tokens come from ``google_tokens.py``, put on the request by ``GoogleAuth``.
 
 The request path builds an ``httpx.Request`` from a URL parsed once per model and path and
-hands it straight to the transport: ``AsyncClient.send`` would add redirects, auth flows and
-a cookie jar the gateway never uses, which cost about a third of a request's CPU
-(docs/benchmarks.md). The built-in demo model has a transport of its own (in-process ASGI).
+hands it straight to the transport: ``AsyncClient.send`` adds redirects, an auth flow and a
+cookie jar, which cost about a quarter of a request's CPU (docs/benchmarks.md). Only the
+requests that need the client go through it: a Google token to put on (``GoogleAuth``) or
+the built-in demo model (in-process ASGI).
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import Mapping
 from urllib.parse import urlsplit
@@ -21,6 +25,9 @@ from httpx_aiohttp import AiohttpTransport
 
 from services.gateway.demo import demo_app
 from services.gateway.errors import UpstreamTimeout, UpstreamUnavailable
+from services.gateway.google_tokens import EXTENSION, AccessTokens, GoogleAuth
+from services.gateway.kinds import AZURE, GOOGLE, VERTEX_ANTHROPIC, upstream_url
+from services.gateway.kinds import vertex_anthropic_request as vertex_anthropic
 from services.gateway.pricing import DEMO_BASE_URL, Model
 
 ANTHROPIC_VERSION = "2023-06-01"
@@ -32,6 +39,20 @@ POOL = httpx.Limits(max_connections=8192, max_keepalive_connections=512)
 def make_transport() -> httpx.AsyncBaseTransport:
     """The upstream transport: aiohttp's engine under httpx's API (see docs/benchmarks.md)."""
     return AiohttpTransport(limits=POOL)  # plain httpx: httpx.AsyncHTTPTransport(limits=POOL)
+
+
+def token_sources(models: Mapping[str, Model]) -> dict[str, AccessTokens]:
+    """The token source of each Google model, one per service account key file."""
+    by_file: dict[str, AccessTokens] = {}
+    for model in models.values():
+        path = model.cloud.credentials_file
+        if model.kind in GOOGLE and path is not None and path not in by_file:
+            by_file[path] = AccessTokens.load(model.name, path)
+    return {
+        name: by_file[str(model.cloud.credentials_file)]
+        for name, model in models.items()
+        if model.kind in GOOGLE
+    }
 
 
 class Upstream:
@@ -50,12 +71,25 @@ class Upstream:
             for name, model in models.items()
             if model.api_key_env
         }
+        self._google = token_sources(models)
+        self._refreshing: list[asyncio.Task[None]] = []
+        demo_origin = "{0.scheme}://{0.netloc}".format(urlsplit(DEMO_BASE_URL))
         self._demo_host = urlsplit(DEMO_BASE_URL).hostname
         self._transport = make_transport()
-        self._demo = httpx.ASGITransport(demo_app())
         timeout = httpx.Timeout(timeout_seconds, connect=connect_timeout_seconds)
-        self._extensions = {"timeout": timeout.as_dict()}
+        self._client = httpx.AsyncClient(
+            transport=self._transport,
+            mounts={demo_origin: httpx.ASGITransport(demo_app())},
+            timeout=timeout,
+            auth=GoogleAuth(),
+        )
+        self._timeout = timeout.as_dict()
         self._urls: dict[str, httpx.URL] = {}
+
+    def start(self) -> None:
+        """Start fetching Google access tokens ahead of expiry (off the request path)."""
+        sources = {id(source): source for source in self._google.values()}.values()
+        self._refreshing = [asyncio.create_task(source.run()) for source in sources]
 
     def build(
         self,
@@ -66,7 +100,11 @@ class Upstream:
         passed: Mapping[str, str] | None = None,
     ) -> httpx.Request:
         """The upstream request for ``path`` (e.g. ``/chat/completions``) with our credentials
-        (``x-api-key`` for an Anthropic upstream) and the client's ``passed`` headers."""
+        (``x-api-key`` for an Anthropic upstream) and the client's ``passed`` headers;
+        ModelNotFound when the model's kind of upstream does not serve ``path``."""
+        url = upstream_url(model, path)
+        if model.kind == VERTEX_ANTHROPIC:
+            url, body = vertex_anthropic(url, path, body)
         headers = {
             **(passed or {}),
             "content-type": "application/json",
@@ -74,16 +112,21 @@ class Upstream:
             "x-client-request-id": str(request_id),
         }
         secret = self._secrets.get(model.name)
+        google = self._google.get(model.name)
         if model.kind == "anthropic":
             headers.setdefault("anthropic-version", ANTHROPIC_VERSION)
             if secret:
                 headers["x-api-key"] = secret
-        elif secret:
+        elif model.kind == AZURE and secret:
+            headers["api-key"] = secret
+        elif secret and google is None:
             headers["authorization"] = f"Bearer {secret}"
+        extensions: dict[str, object] = {"timeout": self._timeout}
+        if google is not None:
+            extensions[EXTENSION] = google
         return httpx.Request(
-            "POST", self._url(f"{model.base_url}{path}"), content=body, headers=headers,
-            extensions=self._extensions,
-        )  # fmt: skip
+            "POST", self._url(url), content=body, headers=headers, extensions=extensions
+        )
 
     def _url(self, url: str) -> httpx.URL:
         parsed = self._urls.get(url)
@@ -94,10 +137,11 @@ class Upstream:
     async def send(self, request: httpx.Request) -> httpx.Response:
         """Send and return once the headers are in (read the body with ``read`` or by
         iterating); UpstreamTimeout (504) or UpstreamUnavailable (502) when that fails."""
-        demo = request.url.host == self._demo_host
-        transport = self._demo if demo else self._transport
+        through_client = EXTENSION in request.extensions or request.url.host == self._demo_host
         try:
-            return await transport.handle_async_request(request)
+            if through_client:
+                return await self._client.send(request, stream=True)
+            return await self._transport.handle_async_request(request)
         except httpx.TimeoutException as exc:
             raise UpstreamTimeout("The model's server did not answer in time.") from exc
         except httpx.TransportError as exc:
@@ -117,6 +161,10 @@ class Upstream:
             ) from exc
 
     async def aclose(self) -> None:
-        """Close every pooled connection."""
-        await self._transport.aclose()
-        await self._demo.aclose()
+        """Stop the token refreshes and close every pooled connection."""
+        for task in self._refreshing:
+            task.cancel()
+        await asyncio.gather(*self._refreshing, return_exceptions=True)
+        for source in {id(s): s for s in self._google.values()}.values():
+            source.close()
+        await self._client.aclose()

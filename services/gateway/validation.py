@@ -93,7 +93,7 @@ def _messages(messages: object) -> None:
         if not isinstance(message, dict):
             raise BadRequest(f"'{where}' must be an object with a 'role' and a 'content'.")
         role = message.get("role")
-        if role not in ROLES:
+        if not isinstance(role, str) or role not in ROLES:  # a dict is unhashable
             known = ", ".join(sorted(ROLES))
             raise BadRequest(f"'{where}.role' must be one of {known}, not {_shown(role)}.")
         _content(message.get("content"), f"{where}.content")
@@ -111,7 +111,11 @@ def _content(content: object, where: str) -> None:
 
 
 def _part(part: object, where: str) -> None:
-    if not isinstance(part, dict) or part.get("type") not in PART_TYPES:
+    if (
+        not isinstance(part, dict)
+        or not isinstance(part.get("type"), str)
+        or part["type"] not in PART_TYPES
+    ):
         known = ", ".join(sorted(PART_TYPES))
         raise BadRequest(f"'{where}' must be a content part with a 'type' of {known}.")
     if part["type"] == "text":

@@ -1,47 +1,45 @@
 """create_app(settings): the keys service's lifespan opens pool, NATS, relay, projections,
-the renewal and roster schedules; closes them in reverse."""
+the renewal and roster schedules; closes them in reverse (``infra.lifespan``)."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
 import psycopg
-import structlog
 from fastapi import FastAPI
-from nats.aio.client import Client
-from nats.js import JetStreamContext
 from prometheus_client import CollectorRegistry, Gauge
 
 from contracts.streams import USAGE
-from infra import supervise as supervised
 from infra.body_limit import BodyLimit
 from infra.database import Pool, migrate, open_pool
 from infra.follow import Follower
+from infra.lifespan import Startup, lifespan
+from infra.messaging import close as close_nats
 from infra.messaging import connect, ensure_streams
 from infra.observability import Readiness, health_router
 from infra.problems import install_problem_handlers
-from services.keys.api import ApiRuntime, include_routers, install_error_handlers
-from services.keys.api_directory import MAX_JSON_BYTES, MAX_ZIP_BYTES
-from services.keys.catchup import Projector
-from services.keys.handlers import Context
-from services.keys.projection import ReadModel
-from services.keys.relay import Relay
-from services.keys.renewal import run_schedule
-from services.keys.roster_schedule import run_roster_schedule
+from services.keys.adapters.catchup import Projector
+from services.keys.adapters.relay import Relay
+from services.keys.adapters.sheets import nats_documents
+from services.keys.adapters.store import PostgresEventStore
+from services.keys.api import routes
+from services.keys.api.directory import MAX_JSON_BYTES, MAX_ZIP_BYTES
+from services.keys.domain.projection import ReadModel
+from services.keys.runtime import KeysRuntime
 from services.keys.settings import KeysSettings
-from services.keys.sheets import nats_documents
-from services.keys.store import EventStore
+from services.keys.usecases.context import Context
+from services.keys.usecases.renewal import run_schedule
+from services.keys.usecases.roster_schedule import run_roster_schedule
 from services.keys.web.mount import mount_console
 
-log = structlog.get_logger(__name__)
 SQL_DIR = Path(__file__).parent / "sql"
-LISTENERS = ("keys-relay", "keys-projection")
+Clock = Callable[[], datetime]
 
 
 def utc_now() -> datetime:
@@ -49,9 +47,7 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-def make_context(
-    settings: KeysSettings, projector: Projector, clock: Callable[[], datetime] = utc_now
-) -> Context:
+def make_context(settings: KeysSettings, projector: Projector, clock: Clock = utc_now) -> Context:
     """The use cases' context from settings: secret, budget limit, clock, ids, base URL, model."""
     return Context(
         projector=projector,
@@ -64,92 +60,81 @@ def make_context(
     )
 
 
-@dataclass
-class KeysRuntime:
-    """What request handlers need, opened by the lifespan."""
+@dataclass(frozen=True)
+class Meters:
+    """Readiness and metrics, made before the service starts."""
 
-    settings: KeysSettings
-    pool: Pool
-    nc: Client
-    js: JetStreamContext
-    store: EventStore
-    relay: Relay
-    ctx: Context
+    registry: CollectorRegistry
+    readiness: Readiness
+    relay_position: Gauge
 
-
-async def _stop(tasks: list[asyncio.Task[None]]) -> None:
-    # The LISTEN loops (relay, projection) were asked to stop and return within a second;
-    # cancelling them inside psycopg's notifies() has been seen to hang. The rest is cancelled.
-    listening = [t for t in tasks if t.get_name() in LISTENERS]
-    for task in tasks:
-        if task not in listening:
-            task.cancel()
-    _, stuck = await asyncio.wait(tasks, timeout=5)
-    for task in stuck:
-        log.warning("task_did_not_stop", task=task.get_name())
-        task.cancel()
+    @classmethod
+    def make(cls) -> Meters:
+        registry = CollectorRegistry()
+        relay_position = Gauge(
+            "keys_relay_position", "Last event position published to KEYS", registry=registry
+        )
+        return cls(registry, Readiness("relay", "projection", "usage"), relay_position)
 
 
-def create_app(settings: KeysSettings, clock: Callable[[], datetime] = utc_now) -> FastAPI:
+def _asking(stop: Callable[[], None], store: PostgresEventStore) -> Callable[[], Awaitable[None]]:
+    """How to ask a LISTEN loop to stop: set its flag, then NOTIFY so it wakes to see it."""
+
+    async def ask() -> None:
+        stop()
+        with contextlib.suppress(psycopg.Error):
+            await store.wake_listeners()
+
+    return ask
+
+
+def _schedules(startup: Startup, settings: KeysSettings, ctx: Context) -> None:
+    every = settings.renewal_interval_seconds
+    startup.start("keys-renewal", partial(run_schedule, ctx, every))
+    startup.start("keys-roster", partial(run_roster_schedule, ctx, every))
+
+
+async def open_keys(
+    settings: KeysSettings, meters: Meters, clock: Clock, startup: Startup
+) -> KeysRuntime:
+    """Migrate, open pool and NATS, follow USAGE, run relay, projection and schedules."""
+    db_url, readiness = settings.database_url, meters.readiness
+    await migrate(db_url, settings.schema_name, SQL_DIR)
+    pool = await startup.open(open_pool(db_url, settings.schema_name), Pool.close)
+    nc = await startup.open(connect(settings.nats_url, f"keys-{settings.instance_id}"), close_nats)
+    js = nc.jetstream()
+    await ensure_streams(js, settings.stream_replicas)
+    store, model = PostgresEventStore(pool), ReadModel()
+    projector, relay = Projector(store, model), Relay(pool, js, db_url)
+    meters.relay_position.set_function(lambda: relay.position)
+    ctx = make_context(settings, projector, clock)
+    usage = await startup.open(Follower(js, USAGE, model.spend.apply).start(), Follower.stop)
+    relay_stop, projector_stop = _asking(relay.stop, store), _asking(projector.stop, store)
+    startup.start("keys-relay", relay.run, healthy=relay.caught_up, stop=relay_stop)
+    follow = partial(projector.follow, db_url)
+    startup.start("keys-projection", follow, healthy=projector.caught_up, stop=projector_stop)
+    _schedules(startup, settings, ctx)
+    for name, event in (
+        ("relay", relay.caught_up),
+        ("projection", projector.caught_up),
+        ("usage", usage.caught_up),
+    ):
+        startup.task(readiness.watch(name, event))
+    readiness.check("nats", lambda: bool(nc.is_connected))
+    documents = nats_documents(nc, settings.render_timeout_seconds)
+    return KeysRuntime(settings, pool, nc, js, store, relay, ctx, documents, usage)
+
+
+def create_app(settings: KeysSettings, clock: Clock = utc_now) -> FastAPI:
     """The keys service as an ASGI app; nothing is opened until the lifespan starts."""
-    registry = CollectorRegistry()
-    readiness = Readiness("relay", "projection", "usage")
-    relay_position = Gauge(
-        "keys_relay_position", "Last event position published to KEYS", registry=registry
+    meters = Meters.make()
+    app = FastAPI(
+        title="AI-School Coding — keys",
+        lifespan=lifespan(partial(open_keys, settings, meters, clock)),
     )
-
-    @contextlib.asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        db_url = settings.database_url
-        await migrate(db_url, settings.schema_name, SQL_DIR)
-        pool = await open_pool(db_url, settings.schema_name)
-        nc = await connect(settings.nats_url, f"keys-{settings.instance_id}")
-        js = nc.jetstream()
-        await ensure_streams(js, settings.stream_replicas)
-        store = EventStore(pool)
-        relay = Relay(pool, js, db_url)
-        relay_position.set_function(lambda: relay.position)
-        model = ReadModel()
-        projector = Projector(store, model)
-        ctx = make_context(settings, projector, clock)
-        usage = Follower(js, USAGE, model.spend.apply)
-        await usage.start()
-        app.state.runtime = KeysRuntime(settings, pool, nc, js, store, relay, ctx)
-        documents = nats_documents(nc, settings.render_timeout_seconds)
-        app.state.api = ApiRuntime(ctx, documents, settings.default_time_zone)
-        tasks = [
-            supervised.start("keys-relay", relay.run, healthy=relay.caught_up),
-            supervised.start(
-                "keys-projection", lambda: projector.follow(db_url), healthy=projector.caught_up
-            ),
-            supervised.start(
-                "keys-renewal", lambda: run_schedule(ctx, settings.renewal_interval_seconds)
-            ),
-            supervised.start(
-                "keys-roster", lambda: run_roster_schedule(ctx, settings.renewal_interval_seconds)
-            ),
-            readiness.watch("relay", relay.caught_up),
-            readiness.watch("projection", projector.caught_up),
-            readiness.watch("usage", usage.caught_up),
-        ]
-        readiness.check("nats", lambda: bool(nc.is_connected))
-        try:
-            yield
-        finally:
-            relay.stop()
-            projector.stop()
-            with contextlib.suppress(psycopg.Error):
-                await store.wake_listeners()
-            await _stop(tasks)
-            await usage.stop()
-            await nc.drain()
-            await pool.close()
-
-    app = FastAPI(title="AI-School Coding — keys", lifespan=lifespan)
     app.add_middleware(BodyLimit, limit=MAX_JSON_BYTES, per_path={"/oneroster": MAX_ZIP_BYTES})
     install_problem_handlers(app)
-    install_error_handlers(app)
-    app.include_router(health_router(readiness, registry))
-    include_routers(app)
+    app.include_router(health_router(meters.readiness, meters.registry))
+    routes.install(app)
     mount_console(app, settings, clock)
     return app

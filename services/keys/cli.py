@@ -12,14 +12,14 @@ import typer
 
 from infra.database import migrate, open_pool
 from infra.serve import DatabaseUrl, service_cli
-from services.keys.admins import create_admin, revoke_admin
+from services.keys.adapters.catchup import Projector
+from services.keys.adapters.store import PostgresEventStore
 from services.keys.app import SQL_DIR, create_app, make_context
-from services.keys.catchup import Projector
+from services.keys.domain.projection import ReadModel
 from services.keys.errors import KeysError
 from services.keys.import_cli import OPERATOR, import_oneroster_file
-from services.keys.projection import ReadModel
 from services.keys.settings import KeysSettings
-from services.keys.store import EventStore
+from services.keys.usecases.admins import create_admin, revoke_admin
 
 app = service_cli(KeysSettings, create_app)
 
@@ -48,7 +48,7 @@ async def _create_admin(
     await migrate(settings.database_url, settings.schema_name, SQL_DIR)
     pool = await open_pool(settings.database_url, settings.schema_name, max_size=2)
     try:
-        store = EventStore(pool)
+        store = PostgresEventStore(pool)
         if if_none and await store.has_event_of_type("AdminCreated"):
             return None
         secret = settings.hash_secret.get_secret_value().encode()
@@ -79,7 +79,7 @@ async def _revoke_admin(settings: KeysSettings, admin_id: str) -> str:
     await migrate(settings.database_url, settings.schema_name, SQL_DIR)
     pool = await open_pool(settings.database_url, settings.schema_name, max_size=2)
     try:
-        projector = Projector(EventStore(pool), ReadModel())
+        projector = Projector(PostgresEventStore(pool), ReadModel())
         revoked = await revoke_admin(make_context(settings, projector), OPERATOR, admin_id)
         return revoked.name
     finally:

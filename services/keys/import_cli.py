@@ -8,13 +8,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from contracts.directory import Admin
 from infra.database import migrate, open_pool
+from services.keys.adapters.catchup import Projector
+from services.keys.adapters.oneroster import read_zip, to_snapshot
+from services.keys.adapters.store import PostgresEventStore
 from services.keys.app import SQL_DIR, make_context
-from services.keys.catchup import Projector
-from services.keys.imports import ImportResult, import_directory
-from services.keys.oneroster import read_zip, to_snapshot
-from services.keys.projection import ReadModel
+from services.keys.domain.projection import ReadModel
 from services.keys.settings import KeysSettings
-from services.keys.store import EventStore
+from services.keys.usecases.imports import ImportResult, import_directory
 
 # The operator at the terminal holds the database credentials: every school is in scope.
 OPERATOR = Admin("cli", "command line", None)
@@ -31,7 +31,7 @@ async def import_oneroster_file(
             TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn()
         ) as progress:
             loading = progress.add_task("reading the directory", total=None)
-            projector = Projector(EventStore(pool), ReadModel())
+            projector = Projector(PostgresEventStore(pool), ReadModel())
             await projector.catch_up()
             zones = {s.school_id: s.time_zone for s in projector.model.directory.schools.values()}
             snapshot = to_snapshot(read_zip(path.read_bytes()), zones, default_time_zone)

@@ -7,7 +7,7 @@ from decimal import Decimal
 from pydantic import Field
 
 from infra.settings import ServiceSettings
-from services.keys.rules import MODEL_NAME
+from services.keys.domain.rules import MODEL_NAME
 
 
 class KeysSettings(ServiceSettings):

@@ -2,24 +2,26 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from functools import partial
 from pathlib import Path
 
 from fastapi import FastAPI
+from nats.js import JetStreamContext
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from contracts.streams import KEYS
-from infra import supervise as supervised
-from infra.database import migrate, open_pool
+from infra.database import Pool, migrate, open_pool
 from infra.follow import Follower
+from infra.lifespan import Startup, lifespan
+from infra.messaging import close as close_nats
 from infra.messaging import connect, ensure_streams
 from infra.observability import Readiness, health_router
 from infra.problems import install_problem_handlers
 from services.ledger import api, dead_letters
 from services.ledger.consumer import UsageConsumer
+from services.ledger.deps import LedgerRuntime
 from services.ledger.maintenance import maintain, maintain_forever
 from services.ledger.projection import KeysView
 from services.ledger.rows import Batch
@@ -33,83 +35,91 @@ def _today() -> date:
     return datetime.now(UTC).date()
 
 
+@dataclass(frozen=True)
+class Meters:
+    """The ledger's readiness and Prometheus metrics, made before it starts."""
+
+    registry: CollectorRegistry
+    readiness: Readiness
+    events: Counter
+    position: Gauge
+
+    @classmethod
+    def make(cls) -> Meters:
+        registry = CollectorRegistry()
+        events = Counter(
+            "ledger_usage_events", "Usage events by outcome", ["outcome"], registry=registry
+        )
+        position = Gauge("ledger_usage_sequence", "Last USAGE sequence ingested", registry=registry)
+        return cls(registry, Readiness("keys", "usage"), events, position)
+
+    def count(self, written: Written, batch: Batch) -> None:
+        """A batch's inserted, duplicate and expired events."""
+        self.events.labels("inserted").inc(written.requests + written.chats)
+        duplicates = len(batch.requests) + len(batch.chats) - written.requests - written.chats
+        self.events.labels("duplicate").inc(duplicates)
+        self.events.labels("expired").inc(batch.expired)
+
+
+def _consumer(
+    s: LedgerSettings, meters: Meters, js: JetStreamContext, pool: Pool, view: KeysView
+) -> UsageConsumer:
+    return UsageConsumer(
+        js,
+        pool,
+        today=_today,
+        retention_months=s.retention_months,
+        batch_size=s.ingest_batch_size,
+        ack_wait=s.ingest_ack_wait_seconds,
+        on_written=meters.count,
+        zone_of=view.time_zone,
+        on_dead=meters.events.labels("dead_letter").inc,
+    )
+
+
+async def open_ledger(s: LedgerSettings, meters: Meters, startup: Startup) -> LedgerRuntime:
+    """Migrate, open pool and NATS, follow KEYS, then consume USAGE; undone in reverse."""
+    await migrate(s.database_url, s.schema_name, SQL_DIR)
+    pool = await startup.open(open_pool(s.database_url, s.schema_name), Pool.close)
+    nc = await startup.open(connect(s.nats_url, f"ledger-{s.instance_id}"), close_nats)
+    js = nc.jetstream()
+    await ensure_streams(js, s.stream_replicas)
+    await maintain(pool, _today(), s.partitions_ahead, s.retention_months)
+    view = KeysView()
+    follower = await startup.open(Follower(js, KEYS, view.apply).start(), Follower.stop)
+    consumer = _consumer(s, meters, js, pool, view)
+
+    async def consume() -> None:
+        # Rows are rolled up on the school's local day, so the schools' zones must be
+        # known before the first batch is written.
+        await follower.caught_up.wait()
+        await consumer.run()
+
+    maintenance = partial(
+        maintain_forever,
+        pool,
+        _today,
+        s.partitions_ahead,
+        s.retention_months,
+        s.maintenance_interval_seconds,
+    )
+    startup.start("ledger-consumer", consume, healthy=consumer.caught_up)
+    startup.start("ledger-maintenance", maintenance)
+    startup.task(meters.readiness.watch("keys", follower.caught_up))
+    startup.task(meters.readiness.watch("usage", consumer.caught_up))
+    meters.readiness.check("nats", lambda: bool(nc.is_connected))
+    meters.position.set_function(lambda: consumer.last_sequence)
+    return LedgerRuntime(s, pool, js, view)
+
+
 def create_app(settings: LedgerSettings) -> FastAPI:
     """The ledger as an ASGI app; nothing is opened until the lifespan starts."""
-    registry = CollectorRegistry()
-    readiness = Readiness("keys", "usage")
-    events = Counter(
-        "ledger_usage_events", "Usage events by outcome", ["outcome"], registry=registry
+    meters = Meters.make()
+    app = FastAPI(
+        title="AI-School Coding — ledger", lifespan=lifespan(partial(open_ledger, settings, meters))
     )
-    position = Gauge("ledger_usage_sequence", "Last USAGE sequence ingested", registry=registry)
-
-    def count(written: Written, batch: Batch) -> None:
-        events.labels("inserted").inc(written.requests + written.chats)
-        duplicates = len(batch.requests) + len(batch.chats) - written.requests - written.chats
-        events.labels("duplicate").inc(duplicates)
-        events.labels("expired").inc(batch.expired)
-
-    @contextlib.asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        s = settings
-        await migrate(s.database_url, s.schema_name, SQL_DIR)
-        pool = await open_pool(s.database_url, s.schema_name)
-        nc = await connect(s.nats_url, f"ledger-{s.instance_id}")
-        js = nc.jetstream()
-        await ensure_streams(js, s.stream_replicas)
-        await maintain(pool, _today(), s.partitions_ahead, s.retention_months)
-        view = KeysView()
-        follower = Follower(js, KEYS, view.apply)
-        await follower.start()
-        consumer = UsageConsumer(
-            js,
-            pool,
-            today=_today,
-            retention_months=s.retention_months,
-            batch_size=s.ingest_batch_size,
-            ack_wait=s.ingest_ack_wait_seconds,
-            on_written=count,
-            zone_of=view.time_zone,
-            on_dead=events.labels("dead_letter").inc,
-        )
-
-        async def consume() -> None:
-            # Rows are rolled up on the school's local day, so the schools' zones must be
-            # known before the first batch is written.
-            await follower.caught_up.wait()
-            await consumer.run()
-
-        app.state.runtime = api.LedgerRuntime(s, pool, js, view)
-        tasks = [
-            supervised.start("ledger-consumer", consume, healthy=consumer.caught_up),
-            supervised.start(
-                "ledger-maintenance",
-                lambda: maintain_forever(
-                    pool,
-                    _today,
-                    s.partitions_ahead,
-                    s.retention_months,
-                    s.maintenance_interval_seconds,
-                ),
-            ),
-            readiness.watch("keys", follower.caught_up),
-            readiness.watch("usage", consumer.caught_up),
-        ]
-        readiness.check("nats", lambda: bool(nc.is_connected))
-        position.set_function(lambda: consumer.last_sequence)
-        try:
-            yield
-        finally:
-            for task in reversed(tasks):
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-            await follower.stop()
-            await nc.drain()
-            await pool.close()
-
-    app = FastAPI(title="AI-School Coding — ledger", lifespan=lifespan)
     install_problem_handlers(app)
-    app.include_router(health_router(readiness, registry))
+    app.include_router(health_router(meters.readiness, meters.registry))
     api.install(app)
     app.include_router(dead_letters.router)
     return app

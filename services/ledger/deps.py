@@ -12,15 +12,16 @@ from nats.js import JetStreamContext
 from contracts.directory import Admin, Directory
 from infra.admin_auth import admin_dependency
 from infra.database import Pool
+from infra.lifespan import runtime_of
 from services.ledger import scope
 from services.ledger.errors import InvalidParameter
 from services.ledger.projection import KeysView
 from services.ledger.settings import LedgerSettings
 
 
-@dataclass
+@dataclass(frozen=True)
 class LedgerRuntime:
-    """What request handlers need, opened by the lifespan."""
+    """What request handlers need, opened by the lifespan (``app.state.runtime``)."""
 
     settings: LedgerSettings
     pool: Pool
@@ -29,8 +30,7 @@ class LedgerRuntime:
 
 
 def _runtime(request: Request) -> LedgerRuntime:
-    runtime: LedgerRuntime = request.app.state.runtime
-    return runtime
+    return runtime_of(request.app, LedgerRuntime)
 
 
 def _directory(request: Request) -> Directory:

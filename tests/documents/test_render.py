@@ -16,6 +16,7 @@ from contracts.documents import KeySheetRequest
 from services.documents.parsing import DocumentKind
 from services.documents.parts import CARDS_PER_PART
 from services.documents.render import Renderer
+from services.documents.setup import setup_columns
 from tests.documents.helpers import letter_request, page_texts, sheet_request
 
 SETUP_TAIL = "opencode -m aischool/"  # the last line of every card
@@ -100,6 +101,37 @@ def test_a_letter_shows_one_key_and_no_roster(renderer: Renderer) -> None:
     assert "aider --model openai/demo" in page
     assert "curl -so oc.json $OPENAI_API_BASE/opencode.json" in page
     assert "OPENCODE_CONFIG=oc.json opencode -m aischool/demo" in page
+    assert "export ANTHROPIC_BASE_URL=${OPENAI_API_BASE%/v1}" in page
+    assert "claude --model demo" in page and "CODEX_HOME=~/.aischool codex -m demo" in page
+    lines = [line for column in setup_columns(request.base_url, "demo") for line in column]
+    assert [line for line in lines if line not in page] == []  # every line, whole
+
+
+@pytest.mark.skipif(shutil.which("pdftotext") is None, reason="needs poppler-utils (Debian)")
+def test_a_long_endpoint_makes_the_setup_lines_no_taller(
+    renderer: Renderer, tmp_path: Path
+) -> None:
+    """Only the left column names the URL and wraps; the right one sets the height."""
+
+    def last_lines(base_url: str) -> list[float]:
+        request = sheet_request(2, base_url=base_url, model="qwen2.5-coder-32b")
+        (tmp_path / "sheet.pdf").write_bytes(renderer.pdf(request, DocumentKind.SHEET))
+        words = subprocess.run(
+            ["pdftotext", "-bbox", "sheet.pdf", "-"], cwd=tmp_path, check=True, capture_output=True
+        ).stdout.decode()
+        keys = [float(y) for y in re.findall(r'yMin="([\d.]+)"[^>]*>sk-ais-\w{42}<', words)]
+        ends = {
+            word: [float(y) for y in re.findall(rf'yMax="([\d.]+)">{re.escape(word)}<', words)]
+            for word in ("OPENCODE_CONFIG=oc.json", "CODEX_HOME=~/.aischool")
+        }
+        assert len(keys) == 2 and all(len(bottoms) == 2 for bottoms in ends.values())
+        return [
+            end - key for bottoms in ends.values() for key, end in zip(keys, bottoms, strict=True)
+        ]
+
+    short = last_lines("https://coding.hetbaken.nl/v1")
+    long = last_lines("https://coding.sint-bonifatiuscollege-utrecht.nl/v1")
+    assert max(long) <= max(short) + 0.5
 
 
 def test_a_sheet_without_validity_says_so(renderer: Renderer) -> None:

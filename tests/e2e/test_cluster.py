@@ -16,7 +16,6 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -211,6 +210,6 @@ def test_cluster_serves_through_haproxy_survives_a_nats_node_and_a_gateway_and_s
     cluster.process.send_signal(signal.SIGINT)
     output, _ = cluster.process.communicate(timeout=60)
     assert "gateway-2 exited" in output and "stopped" in output
-    time.sleep(0.5)
+    psutil.wait_procs(cluster.children, timeout=0.5)  # over once every child exited
     left = [c for c in cluster.children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
     assert left == [], f"still running after Ctrl-C: {[c.cmdline() for c in left]}"

@@ -57,7 +57,8 @@ def test_up_prints_four_ready_urls_and_ctrl_c_leaves_no_process(tmp_path: Path) 
         assert token is not None
     finally:
         stop(process)
-    time.sleep(0.5)
+    # The same half second as before, but over as soon as every child has exited.
+    psutil.wait_procs(children, timeout=0.5)
     assert children, "up started no processes"
     assert [c.pid for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE] == []
 
@@ -116,7 +117,8 @@ def test_up_restarts_a_killed_service_and_nats_says_so_and_leaves_nothing(tmp_pa
         children = psutil.Process(process.pid).children(recursive=True)
     finally:
         stop(process)
-    time.sleep(0.5)
+    # The same half second as before, but over as soon as every child has exited.
+    psutil.wait_procs(children, timeout=0.5)
     assert children
     assert [c.pid for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE] == []
 

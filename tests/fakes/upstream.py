@@ -22,6 +22,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from infra.embedded import free_port
+from tests.fakes.cloud import FakeGoogle, cloud_routes
 
 DEFAULT_COMPLETION = 5
 MAX_COMPLETION = 50
@@ -52,6 +53,13 @@ class FakeUpstream:
     # Prompt tokens the Messages route reports as read from and written to its cache
     # (Anthropic counts them apart from input_tokens).
     cache_write_tokens: int = 0
+    # The api-key Azure's doors want (tests/fakes/cloud.py), Vertex's token endpoint, and
+    # the models Claude-on-Vertex calls named in their URL.
+    azure_key: str = ""
+    google: FakeGoogle = field(default_factory=FakeGoogle)
+    vertex_models: list[str] = field(default_factory=list)
+    # Path and query of each request, as received.
+    targets: list[str] = field(default_factory=list)
     requests: list[dict[str, Any]] = field(default_factory=list)
     headers: list[dict[str, str]] = field(default_factory=list)
     reported: list[dict[str, int]] = field(default_factory=list)
@@ -66,12 +74,15 @@ class FakeUpstream:
                 Route("/v1/messages", self._messages, methods=["POST"]),
                 Route("/v1/messages/count_tokens", self._count_tokens, methods=["POST"]),
                 Route("/v1/models", self._models, methods=["GET"]),
+                *cloud_routes(self),
             ]
         )
 
     async def _begin(self, request: Request) -> dict[str, Any]:
         body: dict[str, Any] = await request.json()
         self.requests.append(body)
+        query = request.url.query
+        self.targets.append(request.url.path + (f"?{query}" if query else ""))
         self.headers.append({k.lower(): v for k, v in request.headers.items()})
         if self.delay_seconds:
             await asyncio.sleep(self.delay_seconds)

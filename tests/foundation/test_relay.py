@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from functools import partial
 
 from nats.js import JetStreamContext
 
@@ -12,9 +13,11 @@ from contracts.streams import KEYS
 from infra.database import Pool
 from infra.embedded import EmbeddedNats
 from infra.messaging import connect, ensure_streams
-from services.keys.relay import Relay
-from services.keys.store import EventStore, StreamAppend
-from tests.foundation.test_event_store import revoked
+from services.keys.adapters.relay import Relay
+from services.keys.adapters.store import PostgresEventStore
+from services.keys.usecases.ports import StreamAppend
+from tests.keys.test_store_contract import revoked
+from tests.positions import reach, stream_head
 
 
 async def stream_msg_ids(js: JetStreamContext) -> list[str]:
@@ -26,18 +29,18 @@ async def stream_msg_ids(js: JetStreamContext) -> list[str]:
     return ids
 
 
-async def committed_ids(store: EventStore) -> list[str]:
+async def committed_ids(store: PostgresEventStore) -> list[str]:
     return [str(s.event.event_id) for s in await store.read_after(0, 10_000)]
 
 
-async def wait_until_published(relay: Relay, store: EventStore, timeout: float = 30) -> None:
+async def wait_until_published(
+    relay: Relay, store: PostgresEventStore, timeout: float = 30
+) -> None:
     last = (await store.read_after(0, 10_000))[-1].position
-    async with asyncio.timeout(timeout):
-        while relay.position < last:
-            await asyncio.sleep(0.05)
+    await reach(lambda: relay.position, last, what="the relay", timeout=timeout)
 
 
-async def append_many(store: EventStore, count: int) -> None:
+async def append_many(store: PostgresEventStore, count: int) -> None:
     async def one() -> None:
         key = uuid.uuid4()
         await store.append(StreamAppend(f"key:{key}", 0, [revoked(key)]))
@@ -51,7 +54,7 @@ async def test_relay_publishes_every_event_once_in_commit_order_across_a_nats_re
     nc = await connect(nats_server.url, "relay-test")
     js = nc.jetstream()
     await ensure_streams(js)
-    store = EventStore(pool)
+    store = PostgresEventStore(pool)
     relay = Relay(pool, js, database_url, batch_size=7)
     task = asyncio.create_task(relay.run())
     try:
@@ -74,7 +77,7 @@ async def test_a_restarted_relay_resumes_from_its_checkpoint_without_duplicates(
     pool: Pool, database_url: str, nats_client: object
 ) -> None:
     js = nats_client.jetstream()  # type: ignore[attr-defined]
-    store = EventStore(pool)
+    store = PostgresEventStore(pool)
     await append_many(store, 10)
     first = Relay(pool, js, database_url)
     await first.publish_pending()
@@ -92,7 +95,7 @@ async def test_with_two_relays_one_publishes_and_both_report_caught_up(
     pool: Pool, database_url: str, nats_client: object
 ) -> None:
     js = nats_client.jetstream()  # type: ignore[attr-defined]
-    store = EventStore(pool)
+    store = PostgresEventStore(pool)
     relays = [Relay(pool, js, database_url) for _ in range(2)]
     tasks = [asyncio.create_task(relay.run()) for relay in relays]
     try:
@@ -100,8 +103,7 @@ async def test_with_two_relays_one_publishes_and_both_report_caught_up(
         async with asyncio.timeout(20):
             for relay in relays:
                 await relay.caught_up.wait()
-            while len(await stream_msg_ids(js)) < 20:
-                await asyncio.sleep(0.05)
+        await reach(partial(stream_head, js, KEYS), 20, what="the KEYS stream")
         assert [relay.leading for relay in relays].count(True) == 1
         assert await stream_msg_ids(js) == await committed_ids(store)
     finally:

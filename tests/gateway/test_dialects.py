@@ -47,7 +47,7 @@ def test_a_reservation_covers_a_prompt_written_whole_to_the_cache() -> None:
 def test_an_unknown_upstream_kind_stops_start_up_naming_the_model() -> None:
     with pytest.raises(ModelsConfigError, match=r"models\.x\.kind"):
         parse_models(
-            MODELS + '[models.x]\nkind = "azure"\nbase_url = "u"\n'
+            MODELS + '[models.x]\nkind = "bedrock"\nbase_url = "u"\n'
             "input_usd_per_million = 1\noutput_usd_per_million = 1\n"
         )
 

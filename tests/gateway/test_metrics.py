@@ -18,6 +18,7 @@ from services.gateway.spool import Spool
 from tests.fakes.upstream import FakeUpstream
 from tests.gateway.conftest import SECRET, Gateway, issue_key, usage_events
 from tests.gateway.test_budget_and_metering import wait_metered
+from tests.positions import gateway_caught_up
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 CHAT = "/v1/chat/completions"
@@ -60,7 +61,7 @@ async def send_requests(gateway: Gateway, js: JetStreamContext) -> list[tuple[st
     # Pays for the first 'poor' request's estimate (about $0.00057), not for a second one.
     poor_key, poor = await issue_key(js, budget_micro_usd=800)
     unknown = generate_key()
-    await asyncio.sleep(0.2)  # the projection follows KEYS
+    await gateway_caught_up(gateway.url, js)
     async with httpx.AsyncClient(base_url=f"{gateway.url}/v1", timeout=30) as client:
 
         async def post(secret: str, body: dict[str, Any]) -> int:
@@ -147,7 +148,7 @@ async def test_spool_backlog_rises_while_nats_is_away_and_drains_after(
     gateway: Gateway, js: JetStreamContext, nats_server: EmbeddedNats
 ) -> None:
     key, _ = await issue_key(js)
-    await asyncio.sleep(0.2)
+    await gateway_caught_up(gateway.url, js)
     nats_server.stop()
     try:
         async with httpx.AsyncClient(base_url=f"{gateway.url}/v1", timeout=30) as client:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import tomllib
+
 import httpx
 import pytest
 from nats.js import JetStreamContext
@@ -73,3 +75,29 @@ def test_the_public_url_keeps_an_ipv6_host_and_its_port() -> None:
     assert public_base_url("http", "[::1]:8100", None, None) == "http://[::1]:8100/v1"
     with pytest.raises(BadRequest, match="X-Forwarded-Host"):
         public_base_url("http", "", None, "")
+
+
+async def test_the_codex_config_defines_a_responses_provider_with_the_forwarded_url(
+    gateway: Gateway, js: JetStreamContext, fake_upstream: tuple[FakeUpstream, str]
+) -> None:
+    headers = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "ai.school.example"}
+    async with httpx.AsyncClient(base_url=gateway.url) as http:
+        response = await http.get("/v1/codex.toml", headers=headers)
+        refused = await http.get("/v1/codex.toml", headers={"X-Forwarded-Host": 'a"b'})
+    assert response.status_code == 200 and response.headers["cache-control"] == "no-store"
+    assert response.headers["content-type"].startswith("application/toml")
+    config = tomllib.loads(response.text)
+    assert config == {
+        "model_provider": "aischool",
+        "model_providers": {
+            "aischool": {
+                "name": "AI-School Coding",
+                "base_url": "https://ai.school.example/v1",
+                "env_key": "OPENAI_API_KEY",
+                "wire_api": "responses",
+            }
+        },
+    }
+    for secret in (SECRET, UPSTREAM_SECRET, "sk-ais-", fake_upstream[1]):
+        assert secret not in response.text
+    assert refused.status_code == 400

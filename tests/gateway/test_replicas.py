@@ -8,8 +8,11 @@ from typing import Any
 import openai
 from nats.js import JetStreamContext
 
+from contracts.streams import USAGE
 from tests.fakes.upstream import FakeUpstream
 from tests.gateway.conftest import Gateway, issue_key, metered, start_gateway
+from tests.gateway.test_budget_and_metering import wait_metered
+from tests.positions import gateway_caught_up
 
 CHAT: dict[str, Any] = {
     "model": "fake",
@@ -33,12 +36,11 @@ async def test_a_replica_counts_the_spend_of_another(
 ) -> None:
     first, second = replicas(make_settings, tmp_path, gateways)
     key, issued = await issue_key(js)
+    await gateway_caught_up(first.url, js)
     for _ in range(3):
         await first.client(key).chat.completions.create(**CHAT)
-    for _ in range(100):
-        if second.proxy.state.budgets.account(issued.key_id).spent_micro == 3 * ONE_REQUEST:
-            break
-        await asyncio.sleep(0.02)
+    await wait_metered(js, 3)  # the first replica has published its metering...
+    await gateway_caught_up(second.url, js, USAGE)  # ...and the second has applied it
     assert second.proxy.state.budgets.account(issued.key_id).spent_micro == 3 * ONE_REQUEST
     assert first.proxy.state.budgets.account(issued.key_id).spent_micro == 3 * ONE_REQUEST
 

@@ -7,18 +7,32 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
 
+from contracts.directory import Admin
+from contracts.events import EventBase
+from infra.database import migrate, open_pool
+from infra.lifespan import runtime_of
 from services.documents.app import create_app as create_documents
 from services.documents.settings import DocumentsSettings
-from services.keys.admins import create_admin
-from services.keys.app import create_app
-from services.keys.handlers import Context
+from services.keys.adapters.catchup import Projector
+from services.keys.adapters.memory import MemoryEventStore
+from services.keys.adapters.store import PostgresEventStore
+from services.keys.api.directory import snapshot_of
+from services.keys.api.schemas import DirectoryIn
+from services.keys.app import SQL_DIR, create_app
+from services.keys.domain.projection import ReadModel
+from services.keys.runtime import KeysRuntime
 from services.keys.settings import KeysSettings
+from services.keys.usecases.admins import create_admin
+from services.keys.usecases.context import Context
+from services.keys.usecases.imports import import_directory
+from services.keys.usecases.ports import EventStore
 
 SECRET = "keys-test-secret"
 
@@ -115,8 +129,7 @@ class Keys:
 
     @property
     def ctx(self) -> Context:
-        ctx: Context = self.app.state.api.ctx
-        return ctx
+        return runtime_of(self.app, KeysRuntime).ctx
 
     def auth(self, who: str = "root") -> dict[str, str]:
         return {"Authorization": f"Bearer {self.tokens[who]}"}
@@ -192,3 +205,46 @@ async def documents(nats_url: str) -> AsyncIterator[FastAPI]:
     app = create_documents(settings)
     async with app.router.lifespan_context(app):
         yield app
+
+
+# The operator (every school in scope), as the command line acts.
+ROOT = Admin("root", "root", None)
+
+
+@dataclass
+class UseCases:
+    """The keys use cases on an event store with no HTTP and no NATS around them."""
+
+    ctx: Context
+    clock: Clock
+    store: EventStore
+
+    async def events(self) -> list[EventBase]:
+        return [s.event for s in await self.store.read_after(0, 1_000_000)]
+
+
+@pytest.fixture(
+    params=[pytest.param("memory"), pytest.param("postgres", marks=pytest.mark.servers)]
+)
+async def usecases(request: pytest.FixtureRequest) -> AsyncIterator[UseCases]:
+    """The use cases with DIRECTORY imported: on the in-memory event store (milliseconds)
+    and on PostgreSQL (the same scenario against the real store)."""
+    pool = None
+    store: EventStore = MemoryEventStore()
+    if request.param == "postgres":
+        database_url = request.getfixturevalue("database_url")
+        await migrate(database_url, "keys", SQL_DIR)
+        pool = await open_pool(database_url, "keys", max_size=4)
+        store = PostgresEventStore(pool)
+    clock = Clock()
+    ctx = Context(
+        projector=Projector(store, ReadModel()),
+        secret=SECRET.encode(),
+        max_budget_usd=Decimal(1000),
+        clock=clock,
+        new_id=uuid.uuid4,
+    )
+    await import_directory(ctx, ROOT, snapshot_of(DirectoryIn.model_validate(DIRECTORY)))
+    yield UseCases(ctx, clock, store)
+    if pool is not None:
+        await pool.close()

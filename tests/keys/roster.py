@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 
-from services.keys.oneroster_csv import FILES
+from services.keys.adapters.oneroster_csv import FILES
 from tests.keys.conftest import Keys
 
 SAMPLE_DIR = Path(__file__).parents[1] / "fixtures" / "oneroster" / "sample"

@@ -7,25 +7,24 @@ import dataclasses
 from decimal import Decimal
 
 from contracts.events import KeyIssued, Renewal
-from services.keys.catchup import Projector
+from services.keys.adapters.catchup import Projector
+from services.keys.domain.projection import ReadModel
 from services.keys.errors import Conflict
-from services.keys.handlers import KeySpec, issue_key
-from services.keys.projection import ReadModel
-from tests.keys.conftest import Keys
+from services.keys.usecases.keys import KeySpec, issue_key
+from tests.keys.conftest import ROOT, UseCases
 
 
-async def test_two_replicas_creating_a_key_for_the_same_user_issue_one(seeded: Keys) -> None:
-    other = dataclasses.replace(
-        seeded.ctx, projector=Projector(seeded.ctx.projector.store, ReadModel())
-    )
+async def test_two_replicas_creating_a_key_for_the_same_user_issue_one(
+    usecases: UseCases,
+) -> None:
+    ctx = usecases.ctx
+    other = dataclasses.replace(ctx, projector=Projector(ctx.projector.store, ReadModel()))
     await other.projector.catch_up()
-    admin = next(iter(seeded.ctx.model.directory.admins_by_hash.values()))
     spec = KeySpec(Decimal(1), Renewal.NONE, None, None)
     results = await asyncio.gather(
-        issue_key(seeded.ctx, admin, "t1", spec, replace=False),
-        issue_key(other, admin, "t1", spec, replace=False),
+        issue_key(ctx, ROOT, "t1", spec, replace=False),
+        issue_key(other, ROOT, "t1", spec, replace=False),
         return_exceptions=True,
     )
     assert sum(isinstance(r, Conflict) for r in results) == 1
-    stored = await seeded.ctx.projector.store.read_after(0, 10_000)
-    assert sum(isinstance(s.event, KeyIssued) for s in stored) == 1
+    assert sum(isinstance(e, KeyIssued) for e in await usecases.events()) == 1

@@ -11,11 +11,22 @@ import pytest
 
 from contracts.events import BudgetRenewed, KeyIssued, KeyRevoked, Renewal, Role
 from contracts.periods import period_start
-from services.keys import confirm, rules
-from services.keys.domain import IssueKey, KeyState, RenewBudget, Status, decide, evolve
+from services.keys.domain import confirm, rules
+from services.keys.domain.keys import (
+    ChangeValidity,
+    IssueKey,
+    KeyState,
+    NoKey,
+    RenewBudget,
+    Status,
+    decide,
+    evolve,
+    why_no_key,
+)
 from services.keys.errors import Conflict, InvalidInput, StaleConfirmation
 
 NOW = datetime(2030, 3, 6, 10, tzinfo=UTC)  # a Wednesday
+DAY = timedelta(days=1)
 
 
 def command(**changes: object) -> IssueKey:
@@ -58,6 +69,43 @@ def test_a_second_key_needs_replace_and_replace_revokes_the_first() -> None:
     revoked, issued = decide(first, command(replace=True), NOW, uuid.uuid4)
     assert isinstance(revoked, KeyRevoked) and revoked.key_id == first.key_id
     assert isinstance(issued, KeyIssued)
+
+
+def test_a_window_ending_in_the_past_or_before_its_start_is_refused_by_decide() -> None:
+    with pytest.raises(InvalidInput, match="is in the past"):
+        decide(None, command(valid_until=NOW - timedelta(minutes=1)), NOW, uuid.uuid4)
+    state = issued_state()
+    with pytest.raises(InvalidInput, match="is in the past"):
+        decide(state, ChangeValidity(None, NOW, "admin"), NOW, uuid.uuid4)
+    with pytest.raises(InvalidInput, match="must be after valid_from"):
+        decide(state, ChangeValidity(NOW + DAY, NOW + DAY, "admin"), NOW, uuid.uuid4)
+
+
+def test_only_the_users_latest_key_may_change_its_window() -> None:
+    old = issued_state()
+    change = ChangeValidity(None, NOW + DAY, "admin", latest_key_id=uuid.uuid4())
+    with pytest.raises(Conflict, match="not the user's latest key"):
+        decide(old, change, NOW, uuid.uuid4)
+    [event] = decide(old, ChangeValidity(None, NOW + DAY, "admin", old.key_id), NOW, uuid.uuid4)
+    assert event.type == "ValidityChanged"
+
+
+def test_why_no_key_names_the_first_reason_in_order() -> None:
+    live = issued_state()
+    assert why_no_key(live, active=False, linked=False, school_id="s", now=NOW) is NoKey.DISABLED
+    assert why_no_key(live, active=True, linked=False, school_id="s", now=NOW) is NoKey.UNLINKED
+    assert why_no_key(live, active=True, linked=True, school_id="x", now=NOW) is NoKey.OTHER_SCHOOL
+    assert why_no_key(live, active=True, linked=True, school_id="s", now=NOW) is NoKey.HAS_KEY
+    ended = issued_state(valid_until=NOW + DAY)
+    later = NOW + 2 * DAY
+    assert why_no_key(ended, active=True, linked=True, school_id="s", now=later) is None
+    with pytest.raises(Conflict, match="another school"):
+        decide(live, command(school_id="x", replace=True), NOW, uuid.uuid4)
+
+
+def test_a_command_decide_does_not_know_fails_loudly() -> None:
+    with pytest.raises(AssertionError):
+        decide(issued_state(), object(), NOW, uuid.uuid4)  # type: ignore[arg-type]
 
 
 def test_renewal_is_decided_once_per_boundary() -> None:

@@ -12,7 +12,7 @@ from pypdf import PdfReader
 
 from contracts.documents import STATUS_ERROR, STATUS_HEADER
 from contracts.streams import RENDER_KEY_SHEET
-from tests.keys.conftest import Keys
+from tests.keys.conftest import Keys, in_days
 
 
 async def group_keys(keys: Keys, group: str = "n-4a", who: str = "root"):
@@ -81,6 +81,10 @@ async def test_bad_group_key_input_is_rejected_before_anything_is_rendered(seede
     before = await seeded.event_count()
     response = await seeded.call("POST", "/groups/n-4a/keys", json={"budget_usd": "0.001"})
     assert response.status_code == 422 and "whole cents" in response.json()["detail"]
+    # No documents service runs here: a render would answer 503, so a 422 means none began.
+    past = {"budget_usd": "2", "valid_until": in_days(-1)}
+    response = await seeded.call("POST", "/groups/n-4a/keys", json=past)
+    assert response.status_code == 422 and "is in the past" in response.json()["detail"]
     assert await seeded.event_count() == before
 
 

@@ -18,9 +18,9 @@ from hypothesis import HealthCheck, given, settings
 
 from infra.database import migrate, open_pool
 from infra.embedded import free_port
-from services.keys.admins import create_admin
+from services.keys.adapters.store import PostgresEventStore
 from services.keys.app import SQL_DIR, create_app
-from services.keys.store import EventStore
+from services.keys.usecases.admins import create_admin
 from tests.keys.conftest import DIRECTORY, SECRET, settings_for
 
 EXAMPLES_PER_OPERATION = 12
@@ -57,7 +57,7 @@ async def _admin(database_url: str) -> str:
     try:
         now = datetime.now(UTC)
         return await create_admin(
-            EventStore(pool), "fuzz", None, SECRET.encode(), now=now, new_id=uuid.uuid4
+            PostgresEventStore(pool), "fuzz", None, SECRET.encode(), now=now, new_id=uuid.uuid4
         )
     finally:
         await pool.close()

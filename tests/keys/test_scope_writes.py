@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from contracts.events import KeyIssued, StudentEnrolled
-from services.keys.store import StreamAppend
+from services.keys.usecases.ports import StreamAppend
 from tests.keys.conftest import Keys
 
 KEY = "{key}"  # replaced by a key of the south school

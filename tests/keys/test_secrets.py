@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import psycopg
 from fastapi import FastAPI
 
 from contracts.streams import KEYS
 from tests.keys.conftest import Keys
+from tests.positions import reach
 
 
 async def _database_text(database_url: str) -> str:
@@ -24,10 +23,7 @@ async def _database_text(database_url: str) -> str:
 async def _stream_text(keys: Keys) -> str:
     js = keys.app.state.runtime.js
     relay = keys.app.state.runtime.relay
-    last = keys.ctx.model.position
-    async with asyncio.timeout(20):
-        while relay.position < last:
-            await asyncio.sleep(0.05)
+    await reach(lambda: relay.position, keys.ctx.model.position, what="the keys relay")
     info = await js.stream_info(KEYS.name)
     texts = []
     for seq in range(1, info.state.last_seq + 1):

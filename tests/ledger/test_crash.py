@@ -18,6 +18,7 @@ from nats.js import JetStreamContext
 from contracts.events import RequestMetered
 from infra.embedded import free_port
 from tests.ledger.conftest import KEYS, SECRET, directory_events, publish
+from tests.positions import ledger_caught_up
 
 TOTAL = 4_000
 CHUNK = 500
@@ -100,7 +101,7 @@ async def test_sigkill_during_ingest_then_restart_totals_equal_the_events_publis
         async with asyncio.timeout(60):
             while await _ledger_rows(db) < TOTAL:
                 await asyncio.sleep(0.1)
-        await asyncio.sleep(0.5)  # a duplicate counted late would show now
+        await ledger_caught_up(js)  # acked all of USAGE: a late duplicate would show now
         rows = await _ledger_rows(db)
         reconcile = await asyncio.to_thread(
             subprocess.run,

@@ -14,16 +14,16 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
 from contracts.events import Renewal
-from services.keys import handlers
-from services.keys.groups import (
+from services.keys.api.schemas import Usd
+from services.keys.domain.scope import visible_group, visible_key, visible_user
+from services.keys.usecases import keys as key_cases
+from services.keys.usecases.groups import (
     issue_group_keys,
     issue_plan,
     preview_group_revocation,
     revoke_group,
 )
-from services.keys.handlers import KeySpec
-from services.keys.schemas import Usd
-from services.keys.scope import visible_group, visible_key, visible_user
+from services.keys.usecases.keys import KeySpec
 from services.keys.web.guard import PREFIX, SignedIn, Visit, Writing
 
 router = APIRouter(prefix=f"{PREFIX}/api", include_in_schema=False)
@@ -57,7 +57,7 @@ def _names(names: list[str]) -> str:
 @router.post("/users/{user_id}/keys")
 async def create_key(user_id: str, form: KeyForm, visit: Writing) -> dict[str, str]:
     """Issue (or replace) a user's key; the plaintext is in this answer only."""
-    plaintext, key = await handlers.issue_key(
+    plaintext, key = await key_cases.issue_key(
         visit.api.ctx, visit.admin, user_id, form.spec(), replace=form.replace
     )
     user = visible_user(visit.api.ctx.model, visit.admin, user_id)
@@ -79,7 +79,7 @@ async def preview_revoke_key(key_id: uuid.UUID, visit: SignedIn) -> dict[str, st
 async def revoke_key(key_id: uuid.UUID, visit: Writing) -> dict[str, str | int]:
     """Revoke one key."""
     await visit.api.ctx.projector.catch_up()
-    await handlers.revoke_key(visit.api.ctx, visit.admin, key_id, visit.t("revoke_reason"))
+    await key_cases.revoke_key(visit.api.ctx, visit.admin, key_id, visit.t("revoke_reason"))
     return {"revoked": 1, "message": visit.t("revoked_n", count=1)}
 
 

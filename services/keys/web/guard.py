@@ -12,7 +12,8 @@ from fastapi import Depends, FastAPI, Request, Response
 from fastapi.templating import Jinja2Templates
 
 from contracts.directory import Admin
-from services.keys.api import ApiRuntime, runtime
+from services.keys.api.deps import runtime
+from services.keys.runtime import KeysRuntime
 from services.keys.web.ledger import Ledger
 from services.keys.web.session import Session, Sessions
 from services.keys.web.texts import choose, text
@@ -59,7 +60,7 @@ class Visit:
     admin: Admin
     session: Session
     lang: str
-    api: ApiRuntime
+    api: KeysRuntime
     console: Console
 
     def t(self, key: str, **values: object) -> str:

@@ -8,10 +8,10 @@ from urllib.parse import parse_qs
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 
-from services.keys.api import runtime
+from services.keys.api.deps import runtime
+from services.keys.api.views import groups_out, schools_out, staff_rows, student_rows
+from services.keys.domain.scope import visible_group, visible_school
 from services.keys.errors import KeysError
-from services.keys.scope import visible_group, visible_school
-from services.keys.views import groups_out, schools_out, staff_rows, student_rows
 from services.keys.web.guard import (
     COOKIE,
     LANG_COOKIE,

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from services.keys.projection import ReadModel
-from services.keys.schemas import PersonRow
+from services.keys.api.schemas import PersonRow
+from services.keys.domain.projection import ReadModel
 from services.keys.web import format as fmt
 
 SORTS = ("name", "username", "status", "budget", "used", "last_use")

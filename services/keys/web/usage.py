@@ -14,8 +14,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
 from contracts.money import micro_to_usd
+from services.keys.domain.scope import visible_group, visible_key, visible_user
 from services.keys.errors import KeysError
-from services.keys.scope import visible_group, visible_key, visible_user
 from services.keys.web import format as fmt
 from services.keys.web.chart import cost_chart
 from services.keys.web.guard import PREFIX, SignedIn, Visit

@@ -1,0 +1,1 @@
+"""Use cases: load the read model, decide in the domain, append to the event store."""
