@@ -22,7 +22,7 @@ from starlette.responses import Response, StreamingResponse
 
 from infra.serve import run
 from services.gateway.api import install_direct_routes
-from services.gateway.app import load_models
+from services.gateway.app import NO_TELEMETRY, load_models
 from services.gateway.request_log import quiet_per_request_loggers
 from services.gateway.settings import GatewaySettings
 from services.gateway.upstream import Upstream
@@ -59,7 +59,7 @@ def create_bare_app(settings: GatewaySettings) -> FastAPI:
             await answer.aclose()
         return Response(content, answer.status_code, media_type=media_type)
 
-    app = FastAPI(title="bare pass-through", lifespan=lifespan)
+    app = FastAPI(title="bare pass-through", lifespan=lifespan, telemetry=NO_TELEMETRY)
     app.add_route(f"/v1{PATH}", forward, methods=["POST"])
     install_direct_routes(app)  # as the gateway serves its /v1 POSTs
     return app
