@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: up test test-fast lint format install system-packages clean
+.PHONY: up test test-fast lint format install system-packages clean bench
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,9 +18,10 @@ install: $(STAMP) system-packages
 
 # Debian packages the tests use: Chromium for the Coding page's browser tests (Playwright never
 # downloads one), poppler-utils and zbar-tools to read key sheets back, HAProxy for
-# `aischool cluster up`, kubectl to render infra/k8s. Installed when missing (as root).
+# `aischool cluster up`, kubectl to render infra/k8s, wrk to load the gateway in `make bench`.
+# Installed when missing (as root).
 SYSTEM_PACKAGES := chromium:chromium pdftoppm:poppler-utils zbarimg:zbar-tools \
-	haproxy:haproxy kubectl:kubernetes-client
+	haproxy:haproxy kubectl:kubernetes-client wrk:wrk
 
 system-packages:
 	@missing=""; for entry in $(SYSTEM_PACKAGES); do \
@@ -44,6 +45,11 @@ test: lint system-packages
 # The tests that need no server (domain, contracts, parsing): seconds, for the edit loop.
 test-fast: $(STAMP)
 	$(BIN)/pytest -q -m "not servers"
+
+# The gateway against the floor of its own HTTP stack, same run (docs/benchmarks.md); BENCH_ARGS
+# passes options, e.g. make bench BENCH_ARGS="--seconds 10".
+bench: install
+	$(BIN)/python -m bench.gateway_floor $(BENCH_ARGS)
 
 format: $(STAMP)
 	$(BIN)/ruff format .

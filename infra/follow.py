@@ -33,11 +33,17 @@ class Follower:
     """Applies every event of a stream, in order, to ``apply``."""
 
     def __init__(
-        self, js: JetStreamContext, spec: StreamSpec, apply: Callable[[EventBase], None]
+        self,
+        js: JetStreamContext,
+        spec: StreamSpec,
+        apply: Callable[[EventBase], None],
+        skip: Callable[[Msg], bool] | None = None,
     ) -> None:
         self._js = js
         self._spec = spec
         self._apply = apply
+        # A message ``skip`` says needs nothing (e.g. a gateway's own usage) is not decoded.
+        self._skip = skip
         self._target = 0
         self.last_sequence = 0
         self.caught_up = asyncio.Event()
@@ -67,7 +73,8 @@ class Follower:
 
     async def _on_message(self, msg: Msg) -> None:
         try:
-            self._apply(decode(msg.data))
+            if self._skip is None or not self._skip(msg):
+                self._apply(decode(msg.data))
         except UnknownEvent:
             # A newer publisher's event type: skip it rather than stop following.
             log.warning("unknown_event_skipped", stream=self._spec.name)

@@ -8,8 +8,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from uuid import UUID
 
-import structlog
-
 from contracts.apikeys import hash_secret, is_well_formed
 from contracts.events import ChatCreated, EventBase, RequestMetered
 from services.gateway.budget import Budgets, LeaseShort, Reservation
@@ -17,10 +15,9 @@ from services.gateway.errors import InvalidApiKey, ModelNotFound, RateLimited, S
 from services.gateway.limits import RateLimiter
 from services.gateway.pricing import Model, Usage
 from services.gateway.projection import KeyProjection, KeyRecord
+from services.gateway.request_log import request_finished
 from services.gateway.tokens import estimate_prompt_tokens
 from services.gateway.validation import choices
-
-log = structlog.get_logger(__name__)
 
 KEY_HEADERS = ("api-key", "x-api-key")
 BUSY = (
@@ -135,6 +132,8 @@ class Exchange:
     output_cap: int = 0  # of all answers together
     answer_cap: int = 0  # of each answer: the max_tokens forwarded upstream
     intent: object = None
+    # The intent's event: the outcome is a copy of it with the outcome's figures.
+    _estimate: RequestMetered | None = None
 
     @classmethod
     async def enter(
@@ -209,7 +208,8 @@ class Exchange:
         """Journal what this request may cost before it is forwarded: if the gateway dies
         before its outcome, the next start meters it at this estimate (the reservation)."""
         usage = Usage(estimate_prompt_tokens(self.raw), self.output_cap, estimated=True)
-        self.intent = self.state.intend(self._metered(usage, 200, self.reservation.amount_micro))
+        self._estimate = self._metered(usage, 200, self.reservation.amount_micro)
+        self.intent = self.state.intend(self._estimate)
 
     def chat_created(
         self,
@@ -248,13 +248,12 @@ class Exchange:
         state.limiter.release(self.key.key_id)
         state.record(self._metered(usage, status, cost))
         state.fulfil(self.intent)
-        log.info(
-            "request_metered",
-            request_id=str(self.request_id),
-            key_id=str(self.key.key_id),
+        request_finished(
+            self.request_id,
+            key_id=self.key.key_id,
             model=self.model.name,
             status=status,
-            cost_micro_usd=cost,
+            cost=cost,
             estimated=usage.estimated,
         )
 
@@ -267,25 +266,32 @@ class Exchange:
             self.state.fulfil(self.intent)
 
     def _metered(self, usage: Usage, status: int, cost: int) -> RequestMetered:
+        outcome = {
+            "occurred_at": self.state.now(),
+            "prompt_tokens": usage.prompt_tokens,
+            "completion_tokens": usage.completion_tokens,
+            "cached_tokens": min(usage.cached_tokens, usage.prompt_tokens),
+            "cost_micro_usd": cost,
+            "estimated": usage.estimated,
+            "status": status,
+            "stream": self.stream,
+            "latency_ms": max(0, round((self.state.monotonic() - self.started) * 1000)),
+            "chat_id": self.chat_id,
+        }
+        if self._estimate is not None:
+            # The figures are non-negative ints we computed: validating them again (the
+            # constructor) would cost more than the rest of the metering of a request.
+            return self._estimate.model_copy(update=outcome)
         key = self.key
         return RequestMetered(
             event_id=self.request_id,
-            occurred_at=self.state.now(),
             request_id=self.request_id,
             key_id=key.key_id,
             user_id=key.user_id,
             school_id=key.school_id,
             group_id=key.group_id,
             model=self.model.name,
-            prompt_tokens=usage.prompt_tokens,
-            completion_tokens=usage.completion_tokens,
-            cached_tokens=min(usage.cached_tokens, usage.prompt_tokens),
-            cost_micro_usd=cost,
-            estimated=usage.estimated,
-            status=status,
-            stream=self.stream,
-            latency_ms=max(0, round((self.state.monotonic() - self.started) * 1000)),
-            chat_id=self.chat_id,
             gateway_id=self.state.gateway_id,
             at=self.reservation.at,
+            **outcome,
         )

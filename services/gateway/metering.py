@@ -7,6 +7,10 @@ its request id (or event id); if NATS is away or does not ack in time, the event
 fsync'd spool instead, and the drainer re-publishes the spool once NATS answers again. An
 event can so be published twice (a late ack, a crash before the spool file is deleted):
 JetStream's duplicate window drops the second copy, and the ledger dedupes by request id.
+
+Each message also names its publishing gateway (``Ais-Gateway-Id``), so a gateway following
+USAGE can pass over its own ``RequestMetered`` without decoding it (``own_settled``); the
+event itself is the same for every reader.
 """
 
 from __future__ import annotations
@@ -15,11 +19,13 @@ import asyncio
 import contextlib
 import os
 from collections.abc import Awaitable, Callable
+from uuid import UUID
 
 import structlog
+from nats.aio.msg import Msg
 from nats.errors import Error as NatsError
 
-from contracts.codec import UnknownEvent, decode, encode, headers, subject
+from contracts.codec import EVENT_TYPE, MSG_ID, UnknownEvent, decode, encode, headers, subject
 from contracts.events import EventBase, RequestMetered
 from services.gateway.journal import Journal, intent_line
 from services.gateway.spool import Spool
@@ -29,8 +35,12 @@ log = structlog.get_logger(__name__)
 BATCH = 256
 SYNC_SECONDS = 1.0
 Publish = Callable[[str, bytes, dict[str, str]], Awaitable[object]]
+# A batch of (subject, data, headers) -> acked or not, each (``publisher.BatchPublisher``).
+PublishBatch = Callable[[list[tuple[str, bytes, dict[str, str]]]], Awaitable[list[bool]]]
 # An event, its encoded line and its journal segment (None when the journal write failed).
 Item = tuple[EventBase, bytes, int | None]
+GATEWAY_HEADER = "Ais-Gateway-Id"
+METERED = "RequestMetered"
 
 
 class Meter:
@@ -43,8 +53,14 @@ class Meter:
         spool: Spool,
         observe: Callable[[EventBase], None] = lambda event: None,
         journal: Journal | None = None,
+        *,
+        gateway_id: str | None = None,
+        publish_batch: PublishBatch | None = None,
     ) -> None:
         self._publish = publish
+        self._publish_batch = publish_batch
+        self._gateway = {GATEWAY_HEADER: gateway_id} if gateway_id is not None else {}
+        self._subjects: dict[str, str] = {}  # by event type
         self._observe = observe
         self._connected = connected
         self.spool = spool
@@ -143,7 +159,7 @@ class Meter:
         if self._spooled.is_set() or not self._connected():
             await self._to_spool(batch)
         else:
-            results = await asyncio.gather(*(self._send(item) for item in batch))
+            results = await self._send_all(batch)
             failed = [item for item, ok in zip(batch, results, strict=True) if not ok]
             if failed:
                 await self._to_spool(failed)
@@ -157,9 +173,34 @@ class Meter:
             if segment is not None:
                 self.journal.resolve(segment)
 
+    async def _send_all(self, batch: list[Item]) -> list[bool]:
+        if self._publish_batch is None:
+            return list(await asyncio.gather(*(self._send(item) for item in batch)))
+        events = [(self._subject(event), line, self._headers(event)) for event, line, _ in batch]
+        try:
+            results = await self._publish_batch(events)
+        except (NatsError, TimeoutError) as exc:
+            log.warning("usage_publish_failed", error=type(exc).__name__, events=len(batch))
+            results = [False] * len(batch)
+        acked = sum(results)
+        self.published += acked
+        if acked < len(results):
+            self.publish_failures += len(results) - acked
+            log.warning("usage_publish_failed", error="no ack in time", events=len(results) - acked)
+        return results
+
     async def _send(self, item: Item) -> bool:
         event, line, _ = item
-        return await self._send_raw(subject(event), line, headers(event))
+        return await self._send_raw(self._subject(event), line, self._headers(event))
+
+    def _subject(self, event: EventBase) -> str:
+        found = self._subjects.get(event.type)
+        if found is None:
+            found = self._subjects[event.type] = subject(event)
+        return found
+
+    def _headers(self, event: EventBase) -> dict[str, str]:
+        return headers(event) | self._gateway
 
     async def _send_raw(self, subj: str, data: bytes, hdrs: dict[str, str]) -> bool:
         try:
@@ -205,7 +246,7 @@ class Meter:
                 event = decode(line)
             except UnknownEvent:
                 continue
-            if not await self._send_raw(subject(event), line, headers(event)):
+            if not await self._send_raw(self._subject(event), line, self._headers(event)):
                 return False
         await asyncio.to_thread(self.spool.done)
         if lines:
@@ -213,3 +254,25 @@ class Meter:
         if not self.spool.has_data():
             self._spooled.clear()
         return True
+
+
+def own_settled(gateway_id: str, settled: set[UUID]) -> Callable[[Msg], bool]:
+    """A USAGE message that is this gateway's own ``RequestMetered`` of a request it settled
+    (so counted) already: forgotten from ``settled`` and skipped undecoded, as the budgets
+    would skip it decoded. After a restart ``settled`` holds only the spool's, so every
+    earlier request of ours is decoded and counted once."""
+
+    def skip(msg: Msg) -> bool:
+        found = msg.headers or {}
+        if found.get(GATEWAY_HEADER) != gateway_id or found.get(EVENT_TYPE) != METERED:
+            return False
+        try:
+            request_id = UUID(found[MSG_ID])
+        except (KeyError, ValueError):
+            return False
+        if request_id not in settled:
+            return False
+        settled.discard(request_id)
+        return True
+
+    return skip

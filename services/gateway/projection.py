@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from typing import TypeVar
 from uuid import UUID
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -22,11 +23,12 @@ from contracts.validity import Window, window_position
 from services.gateway.errors import InvalidApiKey, ModelNotFound
 
 UTC = ZoneInfo("UTC")
+T = TypeVar("T")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class KeyRecord:
-    """What the gateway knows about one key."""
+    """What the gateway knows about one key (slots: a gateway holds every key of KEYS)."""
 
     key_id: UUID
     user_id: str
@@ -55,11 +57,17 @@ class KeyRecord:
 
 @dataclass
 class KeyProjection:
-    """Keys by their HMAC, kept current by ``apply``; the directory gives time zones."""
+    """Keys by their HMAC, kept current by ``apply``; the directory gives time zones.
+
+    A gateway holds every key ever issued (a million takes a few hundred MB), so hashes are
+    kept as their 32 bytes and the values many keys repeat (school, group, budget, period
+    start) as one object each."""
 
     directory: Directory = field(default_factory=Directory)
-    by_hash: dict[str, KeyRecord] = field(default_factory=dict)
-    hash_by_id: dict[UUID, str] = field(default_factory=dict)
+    by_hash: dict[bytes, KeyRecord] = field(default_factory=dict)
+    hash_by_id: dict[UUID, bytes] = field(default_factory=dict)
+    _shared: dict[object, object] = field(default_factory=dict)
+    _zones: dict[str, ZoneInfo] = field(default_factory=dict)
 
     def apply(self, event: EventBase) -> None:
         """Apply one KEYS event; others only feed the directory."""
@@ -84,17 +92,21 @@ class KeyProjection:
                     event.key_id, valid_from=event.valid_from, valid_until=event.valid_until
                 )
 
+    def _one(self, value: T) -> T:
+        return self._shared.setdefault(value, value)  # type: ignore[return-value]
+
     def _issue(self, event: KeyIssued) -> None:
-        self.hash_by_id[event.key_id] = event.key_hash
-        self.by_hash[event.key_hash] = KeyRecord(
+        key_hash = _digest(event.key_hash)
+        self.hash_by_id[event.key_id] = key_hash
+        self.by_hash[key_hash] = KeyRecord(
             key_id=event.key_id,
             user_id=event.user_id,
             role=event.role,
-            school_id=event.school_id,
-            group_id=event.group_id,
-            budget_micro_usd=event.budget_micro_usd,
+            school_id=self._one(event.school_id),
+            group_id=self._one(event.group_id),
+            budget_micro_usd=self._one(event.budget_micro_usd),
             renewal=event.renewal,
-            period_start=event.period_start,
+            period_start=self._one(event.period_start),
             valid_from=event.valid_from,
             valid_until=event.valid_until,
             allowed_models=event.allowed_models,
@@ -112,7 +124,7 @@ class KeyProjection:
 
     def authenticate(self, key_hash: str, now: datetime) -> KeyRecord:
         """The usable key with this hash; InvalidApiKey says why not (and when it is valid)."""
-        record = self.by_hash.get(key_hash)
+        record = self.by_hash.get(_digest(key_hash))
         if record is None:
             raise InvalidApiKey("Incorrect API key provided: this key is unknown.")
         if record.revoked:
@@ -133,10 +145,23 @@ class KeyProjection:
         school = self.directory.schools.get(school_id)
         if school is None:
             return UTC
-        try:
-            return ZoneInfo(school.time_zone)
-        except (ZoneInfoNotFoundError, ValueError):
-            return UTC
+        zone = self._zones.get(school.time_zone)
+        if zone is None:
+            # Looked up on every admission: found once per zone name (a bad name once too).
+            try:
+                zone = ZoneInfo(school.time_zone)
+            except (ZoneInfoNotFoundError, ValueError):
+                zone = UTC
+            self._zones[school.time_zone] = zone
+        return zone
+
+
+def _digest(key_hash: str) -> bytes:
+    """A key's HMAC as bytes (half the memory of its hex); a malformed one matches no key."""
+    try:
+        return bytes.fromhex(key_hash)
+    except ValueError:
+        return key_hash.encode()
 
 
 def format_time(moment: datetime, zone: ZoneInfo) -> str:

@@ -4,6 +4,12 @@ The upstream's API key is read from the environment once, put only on the outgoi
 and never logged or returned: errors carry status and body of the upstream, not our request.
 Each kind of upstream (``kinds.py``) has its URLs and its way of saying who we are; Vertex
 AI's access tokens come from ``google_tokens.py``, put on the request by ``GoogleAuth``.
+
+The request path builds an ``httpx.Request`` from a URL parsed once per model and path and
+hands it straight to the transport: ``AsyncClient.send`` adds redirects, an auth flow and a
+cookie jar, which cost about a quarter of a request's CPU (docs/benchmarks.md). Only the
+requests that need the client go through it: a Google token to put on (``GoogleAuth``) or
+the built-in demo model (in-process ASGI).
 """
 
 from __future__ import annotations
@@ -25,7 +31,9 @@ from services.gateway.kinds import vertex_anthropic_request as vertex_anthropic
 from services.gateway.pricing import DEMO_BASE_URL, Model
 
 ANTHROPIC_VERSION = "2023-06-01"
-POOL = httpx.Limits(max_connections=512, max_keepalive_connections=128)
+# HTTP/1.1: every open stream holds a connection of its own, so the pool must admit as many
+# as the gateway has students streaming at once (2 000 measured, docs/benchmarks.md).
+POOL = httpx.Limits(max_connections=8192, max_keepalive_connections=512)
 
 
 def make_transport() -> httpx.AsyncBaseTransport:
@@ -66,12 +74,17 @@ class Upstream:
         self._google = token_sources(models)
         self._refreshing: list[asyncio.Task[None]] = []
         demo_origin = "{0.scheme}://{0.netloc}".format(urlsplit(DEMO_BASE_URL))
+        self._demo_host = urlsplit(DEMO_BASE_URL).hostname
+        self._transport = make_transport()
+        timeout = httpx.Timeout(timeout_seconds, connect=connect_timeout_seconds)
         self._client = httpx.AsyncClient(
-            transport=make_transport(),
+            transport=self._transport,
             mounts={demo_origin: httpx.ASGITransport(demo_app())},
-            timeout=httpx.Timeout(timeout_seconds, connect=connect_timeout_seconds),
+            timeout=timeout,
             auth=GoogleAuth(),
         )
+        self._timeout = timeout.as_dict()
+        self._urls: dict[str, httpx.URL] = {}
 
     def start(self) -> None:
         """Start fetching Google access tokens ahead of expiry (off the request path)."""
@@ -108,16 +121,27 @@ class Upstream:
             headers["api-key"] = secret
         elif secret and google is None:
             headers["authorization"] = f"Bearer {secret}"
-        extensions = {EXTENSION: google} if google is not None else None
-        return self._client.build_request(
-            "POST", url, content=body, headers=headers, extensions=extensions
+        extensions: dict[str, object] = {"timeout": self._timeout}
+        if google is not None:
+            extensions[EXTENSION] = google
+        return httpx.Request(
+            "POST", self._url(url), content=body, headers=headers, extensions=extensions
         )
+
+    def _url(self, url: str) -> httpx.URL:
+        parsed = self._urls.get(url)
+        if parsed is None:
+            parsed = self._urls[url] = httpx.URL(url)
+        return parsed
 
     async def send(self, request: httpx.Request) -> httpx.Response:
         """Send and return once the headers are in (read the body with ``read`` or by
         iterating); UpstreamTimeout (504) or UpstreamUnavailable (502) when that fails."""
+        through_client = EXTENSION in request.extensions or request.url.host == self._demo_host
         try:
-            return await self._client.send(request, stream=True)
+            if through_client:
+                return await self._client.send(request, stream=True)
+            return await self._transport.handle_async_request(request)
         except httpx.TimeoutException as exc:
             raise UpstreamTimeout("The model's server did not answer in time.") from exc
         except httpx.TransportError as exc:

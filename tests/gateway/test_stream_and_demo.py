@@ -21,8 +21,14 @@ async def pieces(*parts: bytes) -> AsyncIterator[bytes]:
 
 async def test_sse_events_are_cut_at_blank_lines_whatever_the_pieces() -> None:
     stream = pieces(b'data: {"a"', b":1}\n\ndata: [DO", b"NE]\r\n\r\n", b": ping\n\n")
-    events = [event async for event in _events(stream)]
+    events = [event async for group in _events(stream) for event in group]
     assert events == [b'data: {"a":1}\n\n', b"data: [DONE]\r\n\r\n", b": ping\n\n"]
+
+
+async def test_sse_events_of_one_read_are_relayed_together() -> None:
+    stream = pieces(b"data: 1\n\ndata: 2\n\ndata: 3", b"\n\n")
+    groups = [group async for group in _events(stream)]
+    assert groups == [[b"data: 1\n\n", b"data: 2\n\n"], [b"data: 3\n\n"]]
 
 
 async def test_demo_model_answers_with_real_token_counts(
