@@ -61,7 +61,7 @@ def create_app(settings: LedgerSettings) -> FastAPI:
         follower = Follower(js, KEYS, view.apply)
         await follower.start()
         consumer = UsageConsumer(
-            js,
+            nc,
             pool,
             today=_today,
             retention_months=s.retention_months,

@@ -43,6 +43,13 @@ def _unnest(columns: tuple[str, ...]) -> str:
     return ", ".join(f"%b::{_TYPES.get(c, 'text')}[]" for c in columns)
 
 
+def _unnest_rows(columns: tuple[str, ...]) -> str:
+    # Request rows carry their ids as text (decode.py): PostgreSQL parses them.
+    return ", ".join(
+        f"%b::text[]::{_TYPES[c]}[]" if _TYPES.get(c) == "uuid" else _unnest((c,)) for c in columns
+    )
+
+
 # Each rollup: its key columns (the conflict target), and the attributes that ride along.
 _ROLLUPS = {
     "daily_usage": (("key_id", "day", "model"), ("user_id", "school_id", "group_id")),
@@ -82,7 +89,7 @@ def _rollup(table: str, day: str, metrics: dict[str, str], add: str) -> str:
 _INSERT_REQUESTS = f"""
 WITH new AS (
     INSERT INTO requests ({", ".join(REQUEST_COLUMNS)})
-    SELECT * FROM unnest({_unnest(REQUEST_COLUMNS)})
+    SELECT * FROM unnest({_unnest_rows(REQUEST_COLUMNS)})
     ON CONFLICT DO NOTHING
     RETURNING *
 ), daily AS ({_rollup("daily_usage", "day", _REQUEST_METRICS, _ADD_REQUESTS)}
