@@ -1,11 +1,13 @@
 """Ledger benchmark: ingest throughput (events/s) and report latency over many requests.
 
-    .venv/bin/python -m bench.ledger_ingest --ingest 200000 --report-requests 1000000
+    .venv/bin/python -m bench.ledger_ingest --ingest 200000 --ledger-cpu 0 \
+        --report-requests 10000000 --data /tmp/ledger-10m
 
-Starts its own nats-server and PostgreSQL in a temporary folder. Ingest: publish metered
-events to USAGE, then time the ledger's consumer writing them all. Reports: raw requests
-generated in SQL (a year, 10 schools x 20 groups x 25 students + staff, 3 models), rolled up
-as the consumer would, then the group and school reports timed. Prints figures; asserts nothing.
+Starts its own nats-server and PostgreSQL in a temporary folder (or keeps PostgreSQL's data
+in ``--data``, so the generated requests are made once). Ingest: publish metered events to
+USAGE, then time the ledger's consumer writing them all, with its CPU and the servers'.
+Reports: raw requests generated in SQL (``bench.ledger_reports``), then every reporting
+endpoint timed through the API (``bench.ledger_endpoints``). Prints figures; asserts nothing.
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ from zoneinfo import ZoneInfo
 import psutil
 import psycopg
 
-from bench.ledger_reports import bench_reports, generate
+from bench.ledger_endpoints import bench_endpoints
+from bench.ledger_reports import generate, seal
 from contracts.codec import encode, headers, subject
 from contracts.events import RequestMetered
 from contracts.streams import USAGE
@@ -162,8 +165,11 @@ async def main(args: argparse.Namespace) -> None:
                 await migrate(url, SCHEMA, SQL_DIR)
                 pool = await open_pool(url, SCHEMA)
                 await generate(pool, count)
-                print(f"reports over {count:,} requests:")
-                await bench_reports(pool)
+                await seal(pool)
+                print(f"reports over {count:,} requests (load average {os.getloadavg()[0]:.1f}):")
+                nc = await connect(nats.url, "bench-reports")
+                await bench_endpoints(pool, url, nc.jetstream(), nats.url, args.repeat, args.only)
+                await nc.close()
                 await pool.close()
         finally:
             nats.stop()
@@ -194,6 +200,8 @@ if __name__ == "__main__":
         default=None,
         help="keep PostgreSQL's data (and generated requests) here",
     )
+    parser.add_argument("--only", default="", help="time only the questions containing this")
+    parser.add_argument("--repeat", type=int, default=20, help="timed runs per report")
     parser.add_argument("--batch", type=int, default=1000, help="consumer batch size")
     parser.add_argument(
         "--report-requests", type=int, nargs="*", default=[1_000_000], help="request counts"

@@ -1,25 +1,20 @@
-"""Report latency over many requests: generated in SQL, then every report endpoint timed.
+"""Many requests for the report benchmark, generated in SQL.
 
 Used by ``bench.ledger_ingest`` (which starts the servers). Raw requests are generated for one
 year (10 schools x 20 groups x 25 students, 3 models, uniformly random: the worst case for the
-rollups) and rolled up exactly as the consumer does; a quarter of them belong to a chat (one
-chat per key and week). Prints figures; asserts nothing.
+rollups) and rolled up exactly as the consumer does; every fourth belongs to a chat (one per
+key and week: these fall in the even schools). ``bench.ledger_endpoints`` then times the
+reporting API over them.
 """
 
 from __future__ import annotations
 
-import statistics
 import time
-import uuid
-from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
 
 from infra.database import Pool
-from services.ledger import activity, queries, reports, timeline
-from services.ledger.projection import KeysView
 from services.ledger.rows import add_months, month_of
-from services.ledger.scope import Filters, Period
+from services.ledger.sealing import seal_months
 from services.ledger.store import ensure_partitions
 
 YEAR_END = date(2026, 11, 30)
@@ -102,76 +97,14 @@ async def generate(pool: Pool, count: int) -> None:
     print(f"generated {count:,} requests ({rows:,} rollup rows) in {elapsed:.0f} s")
 
 
-async def timed(label: str, run: Callable[[], Awaitable[Any]], repeat: int = 20) -> None:
-    await run()  # warm the cache
-    times = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        rows = await run()
-        times.append((time.perf_counter() - started) * 1000)
-    p95 = statistics.quantiles(times, n=20)[-1]
-    print(
-        f"  {label:<48} {len(rows):>5} rows  median {statistics.median(times):7.1f} ms"
-        f"  p95 {p95:7.1f} ms  max {max(times):7.1f} ms"
-    )
-
-
-async def bench_reports(pool: Pool) -> None:
-    view = KeysView()
-    year, month = Period(YEAR_START, YEAR_END), Period(date(2026, 11, 1), YEAR_END)
-
-    def report(by: queries.Dimension, period: Period, **only: Any) -> Callable[[], Awaitable[Any]]:
-        async def run() -> list[dict[str, Any]]:
-            found = await queries.usage(pool, by, Filters(period, None, **only))
-            return reports.usage_rows(found, by, view)
-
-        return run
-
-    await timed("groups of one school, one month", report("group", month, school_id="school-3"))
-    await timed("groups of one school, one year", report("group", year, school_id="school-3"))
-    await timed("users of one group, one year", report("user", year, group_id="group-3-7"))
-    await timed("schools (all), one month", report("school", month))
-    await timed("schools (all), one year", report("school", year))
-    await timed("days of one school, one year", report("day", year, school_id="school-3"))
-    await bench_activity(pool, view, year)
-
-
-ZONES = {f"school-{s}": "Europe/Amsterdam" if s % 2 == 0 else "America/New_York" for s in range(10)}
-
-
-async def bench_activity(pool: Pool, view: KeysView, year: Period) -> None:
-    """The per-request log's first page and time series, as /requests and /series run them."""
-    week = Period(YEAR_END - timedelta(days=6), YEAR_END)
-    key = uuid.UUID(int=3 * 1000 + 7 * 25 + 4 + 1)
-
-    def log(**only: Any) -> Callable[[], Awaitable[Any]]:
-        async def run() -> list[dict[str, Any]]:
-            raw = activity.RawFilters(status=only.pop("status", None))
-            found = await activity.request_log(pool, Filters(year, None, **only), raw, None, 101)
-            return timeline.log_rows(found[:100], view)
-
-        return run
-
-    def series(period: Period, hourly: bool, **only: Any) -> Callable[[], Awaitable[Any]]:
-        async def run() -> list[dict[str, Any]]:
-            f = Filters(period, None, **only)
-            if hourly:
-                found = await activity.raw_series(pool, f, activity.RawFilters(), ZONES, True)
-            else:
-                found = [{**r, "bucket": r["day"]} for r in await queries.usage(pool, "day", f)]
-            return timeline.fill(found, period.start, period.end, hourly, "day")
-
-        return run
-
-    await timed("log first page: all schools, a year", log())
-    await timed("log first page: one school, a year", log(school_id="school-3"))
-    # /requests adds the group's school to a group filter, as here.
-    await timed(
-        "log first page: one group, a year", log(school_id="school-3", group_id="group-3-7")
-    )
-    await timed("log first page: one key, a year", log(key_id=key))
-    await timed("log first page: failed (502), a year", log(status=502))
-    await timed("daily series: all schools, a year", series(year, False))
-    await timed("daily series: one school, a year", series(year, False, school_id="school-3"))
-    await timed("daily series: one key, a year", series(year, False, key_id=key))
-    await timed("hourly series: one school, a week", series(week, True, school_id="school-3"))
+async def seal(pool: Pool) -> None:
+    """Seal the months that are over, as the ledger's maintenance does (once per month)."""
+    started = time.perf_counter()
+    months = await seal_months(pool, date.today())
+    async with pool.connection() as conn:
+        await conn.set_autocommit(True)
+        await conn.execute("VACUUM ANALYZE monthly_usage, monthly_group_usage")
+        cursor = await conn.execute("SELECT count(*) AS n FROM monthly_usage")
+        rows = (await cursor.fetchone() or {"n": 0})["n"]
+    elapsed = time.perf_counter() - started
+    print(f"sealed {len(months)} months ({rows:,} monthly rollup rows) in {elapsed:.1f} s")
