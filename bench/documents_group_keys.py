@@ -27,10 +27,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import psutil
 from pypdf import PdfReader
 
 from bench.documents_render import sample_request
+from bench.process_cpu import cpu_seconds
 from contracts.documents import STATUS_HEADER, STATUS_OK
 from contracts.streams import RENDER_KEY_SHEET
 from infra.embedded import EmbeddedNats, EmbeddedPostgres, free_port
@@ -55,17 +55,6 @@ def directory(students: int, groups: int) -> dict[str, object]:
             {"group_id": f"g{g}", "school_id": "bench", "name": f"Class {g}", "student_ids": ids}
         )
     return {"schools": [SCHOOL], "users": users, "groups": classes}
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU of a process and its children (the render workers)."""
-    process = psutil.Process(pid)
-    total = 0.0
-    for each in [process, *process.children(recursive=True)]:
-        with contextlib.suppress(psutil.NoSuchProcess):
-            times = each.cpu_times()
-            total += times.user + times.system
-    return total
 
 
 def _spin() -> None:
@@ -132,11 +121,13 @@ class Bench:
         print(f"  sheet alone ({students} cards): {wall:.2f} s wall; CPU documents {used:.2f} s")
 
 
-def start(root: Path) -> tuple[Stack, EmbeddedNats, EmbeddedPostgres]:
+def start(root: Path, processes: int | None) -> tuple[Stack, EmbeddedNats, EmbeddedPostgres]:
     nats, postgres = EmbeddedNats(root / "nats"), EmbeddedPostgres(root / "pg" / "data")
     nats.start()
     postgres.start()
     os.environ.setdefault("AISCHOOL_LOG_LEVEL", "WARNING")
+    if processes is not None:
+        os.environ["AISCHOOL_RENDER_PROCESSES"] = str(processes)
     stack = Stack(root / "data", nats_url=nats.url, database_url=postgres.create_database("b"))
     stack.data_dir.mkdir(parents=True)
     (stack.data_dir / "logs").mkdir()
@@ -162,7 +153,7 @@ def main(args: argparse.Namespace) -> None:
     rounds_per_set = args.rounds + 1  # one warm-up call per set
     groups = rounds_per_set * (2 if args.busy else 1)
     with tempfile.TemporaryDirectory(prefix="bench-group-keys-") as folder:
-        stack, nats, postgres = start(Path(folder))
+        stack, nats, postgres = start(Path(folder), args.processes)
         try:
             bench = Bench(stack, nats.url, stack.bootstrap_admin() or "")
             for _ in range(100):  # the new token reaches the keys read model in a moment
@@ -192,5 +183,11 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--students", type=int, default=500)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--processes", type=int, default=None, help="AISCHOOL_RENDER_PROCESSES (default: 2)"
+    )
+    parser.add_argument(
+        "--only-busy", action="store_true", help="skip the rounds without spinning processes"
+    )
     parser.add_argument("--busy", type=int, default=0, help="also run with K spinning processes")
     main(parser.parse_args())

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import os
 import subprocess
 import tempfile
@@ -24,11 +23,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import psutil
 import psycopg
 
 from bench.ledger_endpoints import bench_endpoints
 from bench.ledger_reports import generate, seal
+from bench.process_cpu import cpu_seconds
 from contracts.codec import encode, headers, subject
 from contracts.events import RequestMetered
 from contracts.streams import USAGE
@@ -62,17 +61,6 @@ def metered(n: int, at: datetime, active_keys: int = 5000) -> RequestMetered:
     )
 
 
-def _cpu_seconds(pid: int) -> float:
-    """User + system CPU of a server process and all its children (PostgreSQL's backends)."""
-    process = psutil.Process(pid)
-    total = 0.0
-    for each in [process, *process.children(recursive=True)]:
-        with contextlib.suppress(psutil.NoSuchProcess):
-            times = each.cpu_times()
-            total += times.user + times.system
-    return total
-
-
 async def bench_ingest(
     servers: dict[str, int], nats_url: str, pool: Pool, count: int, batch: int, active: int
 ) -> None:
@@ -100,7 +88,7 @@ async def bench_ingest(
         nc, pool, today=now.date, batch_size=batch, zone_of=lambda _school: amsterdam
     )
     load = os.getloadavg()[0]
-    cpu_before = {name: _cpu_seconds(pid) for name, pid in servers.items()}
+    cpu_before = {name: cpu_seconds(pid) for name, pid in servers.items()}
     started, own_cpu = time.perf_counter(), time.process_time()
     task = asyncio.create_task(consumer.run())
     while True:
@@ -108,7 +96,7 @@ async def bench_ingest(
             break
         await asyncio.sleep(0.05)
     elapsed, own_cpu = time.perf_counter() - started, time.process_time() - own_cpu
-    cpu = {name: _cpu_seconds(pid) - cpu_before[name] for name, pid in servers.items()}
+    cpu = {name: cpu_seconds(pid) - cpu_before[name] for name, pid in servers.items()}
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
     await nc.close()
