@@ -12,14 +12,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import date
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import psycopg
 import structlog
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.errors import Error as NatsError
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.api import AckPolicy, ConsumerConfig, ConsumerInfo, DeliverPolicy
 from nats.js.errors import NotFoundError
 
 from contracts.codec import UnknownEvent
@@ -95,10 +95,11 @@ class UsageConsumer:
         finally:
             await puller.stop()
 
-    async def _bind(self) -> Any:
+    async def _bind(self) -> ConsumerInfo:
         """The durable consumer's info, creating it first if it does not exist."""
         try:
-            return await self._js.consumer_info(USAGE.name, DURABLE)
+            info: ConsumerInfo = await self._js.consumer_info(USAGE.name, DURABLE)
+            return info
         except NotFoundError:
             pass
         config = ConsumerConfig(
@@ -110,7 +111,8 @@ class UsageConsumer:
             ack_wait=self._ack_wait,
             max_ack_pending=max(20_000, 4 * self._batch_size),
         )
-        return await self._js.add_consumer(USAGE.name, config=config)
+        created: ConsumerInfo = await self._js.add_consumer(USAGE.name, config=config)
+        return created
 
     async def _consume(self, puller: BatchPuller) -> None:
         # The next batch is fetched and decoded while this one is written: Python parses

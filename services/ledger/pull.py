@@ -61,16 +61,21 @@ class BatchPuller:
 
     async def fetch(self, batch: int, wait: float) -> list[Msg]:
         """What is waiting now (up to ``batch``), or else the first to arrive within ``wait``."""
-        got = await self._pull(batch, {"batch": batch, "no_wait": True}, wait)
+        got = await self._pull(batch, batch, {"no_wait": True}, wait)
         if got:
             return got
         expires = int(wait * 1_000_000_000)
-        return await self._pull(1, {"batch": batch, "expires": expires}, wait + 1)
+        return await self._pull(1, batch, {"expires": expires}, wait + 1)
 
-    async def _pull(self, want: int, request: dict[str, object], wait: float) -> list[Msg]:
+    async def _pull(
+        self, want: int, batch: int, options: dict[str, object], wait: float
+    ) -> list[Msg]:
         self._want, self._status = want, None
         self._ended.clear()
         if len(self._got) < want:
+            # Messages of an earlier waiting pull (it returns at its first message) may still
+            # be arriving: ask only for the rest of the batch.
+            request = {"batch": batch - len(self._got), **options}
             await self._nc.publish(self._next, orjson.dumps(request), reply=self._inbox)
             # Past ``wait`` (e.g. the request was lost in a reconnect): return what arrived.
             with contextlib.suppress(TimeoutError):
