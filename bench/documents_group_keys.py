@@ -132,10 +132,16 @@ def start(root: Path, processes: int | None) -> tuple[Stack, EmbeddedNats, Embed
     stack.data_dir.mkdir(parents=True)
     (stack.data_dir / "logs").mkdir()
     stack.ports = {name: free_port() for name in ("gateway", "keys", "ledger", "documents")}
-    # Only the two services of the call: no gateway or ledger taking CPU meanwhile.
-    for name in ("keys", "documents"):
-        stack.start_service(name)
-        wait_ready(stack.ports[name])
+    try:
+        # Only the two services of the call: no gateway or ledger taking CPU meanwhile.
+        for name in ("keys", "documents"):
+            stack.start_service(name)
+            wait_ready(stack.ports[name])
+    except BaseException:
+        stack.stop()
+        nats.stop()
+        postgres.stop()
+        raise
     return stack, nats, postgres
 
 
