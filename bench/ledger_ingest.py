@@ -1,46 +1,45 @@
 """Ledger benchmark: ingest throughput (events/s) and report latency over many requests.
 
-    .venv/bin/python -m bench.ledger_ingest --ingest 200000 --report-requests 1000000
+    .venv/bin/python -m bench.ledger_ingest --ingest 200000 --ledger-cpu 0 \
+        --report-requests 10000000 --data /tmp/ledger-10m
 
-Starts its own nats-server and PostgreSQL in a temporary folder. Ingest: publish metered
-events to USAGE, then time the ledger's consumer writing them all. Reports: raw requests
-generated in SQL (a year, 10 schools x 20 groups x 25 students + staff, 3 models), rolled up
-as the consumer would, then the group and school reports timed. Prints figures; asserts nothing.
+Starts its own nats-server and PostgreSQL in a temporary folder (or keeps PostgreSQL's data
+in ``--data``, so the generated requests are made once). Ingest: publish metered events to
+USAGE, then time the ledger's consumer writing them all, with its CPU and the servers'.
+Reports: raw requests generated in SQL (``bench.ledger_reports``), then every reporting
+endpoint timed through the API (``bench.ledger_endpoints``). Prints figures; asserts nothing.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import statistics
+import os
+import subprocess
 import tempfile
 import time
 import uuid
-from collections.abc import Awaitable, Callable
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 from zoneinfo import ZoneInfo
 
+import psycopg
+
+from bench.ledger_endpoints import bench_endpoints
+from bench.ledger_reports import generate, seal
+from bench.process_cpu import cpu_seconds
 from contracts.codec import encode, headers, subject
 from contracts.events import RequestMetered
 from contracts.streams import USAGE
 from infra.database import Pool, migrate, open_pool
 from infra.embedded import EmbeddedNats, EmbeddedPostgres
 from infra.messaging import connect, ensure_streams
-from services.ledger import activity, queries, reports, timeline
 from services.ledger.app import SQL_DIR
 from services.ledger.consumer import UsageConsumer
 from services.ledger.maintenance import maintain
-from services.ledger.projection import KeysView
-from services.ledger.rows import add_months, month_of
-from services.ledger.scope import Filters, Period
-from services.ledger.store import ensure_partitions
 from tests.fakes.events import request_metered
 
 SCHEMA = "ledger"
-YEAR_END = date(2026, 11, 30)
-YEAR_START = YEAR_END - timedelta(days=364)
 
 
 def metered(n: int, at: datetime, active_keys: int = 5000) -> RequestMetered:
@@ -62,7 +61,9 @@ def metered(n: int, at: datetime, active_keys: int = 5000) -> RequestMetered:
     )
 
 
-async def bench_ingest(nats_url: str, pool: Pool, count: int, batch: int, active: int) -> None:
+async def bench_ingest(
+    servers: dict[str, int], nats_url: str, pool: Pool, count: int, batch: int, active: int
+) -> None:
     nc = await connect(nats_url, "bench")
     js = nc.jetstream()
     await ensure_streams(js)
@@ -84,189 +85,111 @@ async def bench_ingest(nats_url: str, pool: Pool, count: int, batch: int, active
     # Every school in Amsterdam: ingest pays for finding each request's local day.
     amsterdam = ZoneInfo("Europe/Amsterdam")
     consumer = UsageConsumer(
-        js, pool, today=now.date, batch_size=batch, zone_of=lambda _school: amsterdam
+        nc, pool, today=now.date, batch_size=batch, zone_of=lambda _school: amsterdam
     )
-    started = time.perf_counter()
+    load = os.getloadavg()[0]
+    cpu_before = {name: cpu_seconds(pid) for name, pid in servers.items()}
+    started, own_cpu = time.perf_counter(), time.process_time()
     task = asyncio.create_task(consumer.run())
     while True:
         if consumer.last_sequence >= count:
             break
         await asyncio.sleep(0.05)
-    elapsed = time.perf_counter() - started
+    elapsed, own_cpu = time.perf_counter() - started, time.process_time() - own_cpu
+    cpu = {name: cpu_seconds(pid) - cpu_before[name] for name, pid in servers.items()}
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
     await nc.close()
     print(
         f"ingest: {count} events, {active} active keys, batch {batch}: {elapsed:.1f} s"
-        f" = {count / elapsed:,.0f} events/s"
+        f" = {count / elapsed:,.0f} events/s (load average {load:.1f} at the start)"
     )
-
-
-# Even schools are in Amsterdam, odd ones in New York: each request's day is its school's.
-_GENERATE = """
-INSERT INTO requests (request_id, at, key_id, user_id, school_id, group_id, model, chat_id,
-    prompt_tokens, completion_tokens, cached_tokens, cost_micro_usd, estimated, status, stream,
-    latency_ms, gateway_id, day)
-SELECT gen_random_uuid(), at, key_id, user_id, school_id, group_id, model, NULL, 900, 150, 0,
-    1234, false, CASE WHEN n %% 50 = 0 THEN 502 ELSE 200 END, true, 800, 'bench',
-    (at AT TIME ZONE (CASE WHEN s %% 2 = 0 THEN 'Europe/Amsterdam' ELSE 'America/New_York' END)
-    )::date
-FROM (SELECT n, s, %(start)s::timestamptz + random() * interval '365 days' AS at,
-    ('00000000-0000-0000-0000-' || lpad(to_hex(s * 1000 + g * 25 + u + 1), 12, '0'))::uuid
-        AS key_id,
-    'u-' || s || '-' || g || '-' || u AS user_id, 'school-' || s AS school_id,
-    'group-' || s || '-' || g AS group_id, (ARRAY['small', 'medium', 'large'])[1 + n %% 3] AS model
-    FROM (SELECT n, n %% 10 AS s, n / 10 %% 20 AS g, (random() * 24)::int AS u
-          FROM generate_series(%(first)s::bigint, %(last)s::bigint) AS n) AS t) AS r
-"""
-_ROLL_UP = """
-INSERT INTO daily_usage (day, key_id, model, user_id, school_id, group_id, requests,
-    prompt_tokens, completion_tokens, cached_tokens, cost_micro_usd, first_at, last_at)
-SELECT day, key_id, model, min(user_id), min(school_id),
-    min(group_id), count(*), sum(prompt_tokens), sum(completion_tokens), sum(cached_tokens),
-    sum(cost_micro_usd), min(at), max(at)
-FROM requests GROUP BY 1, 2, 3;
-INSERT INTO daily_group_usage (day, school_id, group_id, model, requests, prompt_tokens,
-    completion_tokens, cached_tokens, cost_micro_usd, first_at, last_at)
-SELECT day, school_id, group_id, model, sum(requests), sum(prompt_tokens),
-    sum(completion_tokens), sum(cached_tokens), sum(cost_micro_usd), min(first_at), max(last_at)
-FROM daily_usage GROUP BY 1, 2, 3, 4;
-INSERT INTO daily_school_usage (day, school_id, requests, prompt_tokens, completion_tokens,
-    cached_tokens, cost_micro_usd, first_at, last_at)
-SELECT day, school_id, sum(requests), sum(prompt_tokens), sum(completion_tokens),
-    sum(cached_tokens), sum(cost_micro_usd), min(first_at), max(last_at)
-FROM daily_group_usage GROUP BY 1, 2
-"""
-
-
-async def generate(pool: Pool, count: int) -> None:
-    started = time.perf_counter()
-    await ensure_partitions(pool, [add_months(month_of(YEAR_START), n) for n in range(13)])
-    async with pool.connection() as conn:
-        await conn.execute(
-            "TRUNCATE requests, daily_usage, daily_group_usage, daily_school_usage, chats"
-        )
-        for first in range(0, count, 1_000_000):
-            last = min(first + 1_000_000, count) - 1
-            start = datetime.combine(YEAR_START, datetime.min.time(), UTC)
-            await conn.execute(_GENERATE, {"start": start, "first": first, "last": last})
-            await conn.commit()
-        await conn.execute(_ROLL_UP)
-        await conn.commit()
-        await conn.set_autocommit(True)
-        await conn.execute("VACUUM ANALYZE daily_usage")
-        await conn.execute("VACUUM ANALYZE daily_group_usage")
-        await conn.execute("VACUUM ANALYZE daily_school_usage")
-        await conn.execute("ANALYZE requests")
-        await conn.set_autocommit(False)
-        cursor = await conn.execute("SELECT count(*) AS n FROM daily_usage")
-        rows = (await cursor.fetchone() or {"n": 0})["n"]
-    elapsed = time.perf_counter() - started
-    print(f"generated {count:,} requests ({rows:,} rollup rows) in {elapsed:.0f} s")
-
-
-async def timed(label: str, run: Callable[[], Awaitable[Any]], repeat: int = 20) -> None:
-    await run()  # warm the cache
-    times = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        rows = await run()
-        times.append((time.perf_counter() - started) * 1000)
-    p95 = statistics.quantiles(times, n=20)[-1]
+    # CPU per event is the steadier figure on a shared machine; a ledger that spends c µs
+    # of CPU per event can ingest 1e6 / c events/s on its one core.
+    per_event = {"ledger": own_cpu, **cpu}
     print(
-        f"  {label:<48} {len(rows):>5} rows  median {statistics.median(times):7.1f} ms"
-        f"  p95 {p95:7.1f} ms  max {max(times):7.1f} ms"
+        "  CPU per event: "
+        + ", ".join(f"{name} {seconds / count * 1e6:.1f} µs" for name, seconds in per_event.items())
+        + f" -> the ledger's core alone allows {count / own_cpu:,.0f} events/s"
     )
 
 
-async def bench_reports(pool: Pool) -> None:
-    view = KeysView()
-    year, month = Period(YEAR_START, YEAR_END), Period(date(2026, 11, 1), YEAR_END)
-
-    def report(by: queries.Dimension, period: Period, **only: Any) -> Callable[[], Awaitable[Any]]:
-        async def run() -> list[dict[str, Any]]:
-            found = await queries.usage(pool, by, Filters(period, None, **only))
-            return reports.usage_rows(found, by, view)
-
-        return run
-
-    await timed("groups of one school, one month", report("group", month, school_id="school-3"))
-    await timed("groups of one school, one year", report("group", year, school_id="school-3"))
-    await timed("users of one group, one year", report("user", year, group_id="group-3-7"))
-    await timed("schools (all), one month", report("school", month))
-    await timed("schools (all), one year", report("school", year))
-    await timed("days of one school, one year", report("day", year, school_id="school-3"))
-    await bench_activity(pool, view, year)
+def _pid(process: subprocess.Popen[bytes] | None) -> int:
+    assert process is not None, "started above"
+    return process.pid
 
 
-ZONES = {f"school-{s}": "Europe/Amsterdam" if s % 2 == 0 else "America/New_York" for s in range(10)}
-
-
-async def bench_activity(pool: Pool, view: KeysView, year: Period) -> None:
-    """The per-request log's first page and time series, as /requests and /series run them."""
-    week = Period(YEAR_END - timedelta(days=6), YEAR_END)
-    key = uuid.UUID(int=3 * 1000 + 7 * 25 + 4 + 1)
-
-    def log(**only: Any) -> Callable[[], Awaitable[Any]]:
-        async def run() -> list[dict[str, Any]]:
-            raw = activity.RawFilters(status=only.pop("status", None))
-            found = await activity.request_log(pool, Filters(year, None, **only), raw, None, 101)
-            return timeline.log_rows(found[:100], view)
-
-        return run
-
-    def series(period: Period, hourly: bool, **only: Any) -> Callable[[], Awaitable[Any]]:
-        async def run() -> list[dict[str, Any]]:
-            f = Filters(period, None, **only)
-            if hourly:
-                found = await activity.raw_series(pool, f, activity.RawFilters(), ZONES, True)
-            else:
-                found = [{**r, "bucket": r["day"]} for r in await queries.usage(pool, "day", f)]
-            return timeline.fill(found, period.start, period.end, hourly, "day")
-
-        return run
-
-    await timed("log first page: all schools, a year", log())
-    await timed("log first page: one school, a year", log(school_id="school-3"))
-    # /requests adds the group's school to a group filter, as here.
-    await timed(
-        "log first page: one group, a year", log(school_id="school-3", group_id="group-3-7")
-    )
-    await timed("log first page: one key, a year", log(key_id=key))
-    await timed("log first page: failed (502), a year", log(status=502))
-    await timed("daily series: all schools, a year", series(year, False))
-    await timed("daily series: one school, a year", series(year, False, school_id="school-3"))
-    await timed("daily series: one key, a year", series(year, False, key_id=key))
-    await timed("hourly series: one school, a week", series(week, True, school_id="school-3"))
+def _pin_servers(ledger_cpu: int | None) -> set[int] | None:
+    """Pin this process to every core but the ledger's, so the servers it starts inherit that."""
+    if ledger_cpu is None:
+        return None
+    others = os.sched_getaffinity(0) - {ledger_cpu}
+    os.sched_setaffinity(0, others)
+    return others
 
 
 async def main(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory(prefix="bench-ledger-") as folder:
         nats = EmbeddedNats(Path(folder) / "nats")
-        postgres = EmbeddedPostgres(Path(folder) / "pg" / "data")
+        # --data keeps PostgreSQL (and the generated requests) for the next run.
+        postgres = EmbeddedPostgres((args.data or Path(folder)) / "pg" / "data")
+        others = _pin_servers(args.ledger_cpu)
         nats.start()
         postgres.start()
+        if others is not None:
+            # NATS and PostgreSQL (started above) keep the other cores; the ledger gets one.
+            os.sched_setaffinity(0, {args.ledger_cpu})
+            print(f"ledger pinned to CPU {args.ledger_cpu}, NATS and PostgreSQL to {others}")
         try:
-            url = postgres.create_database("bench")
-            await migrate(url, SCHEMA, SQL_DIR)
-            pool = await open_pool(url, SCHEMA)
-            await maintain(pool, datetime.now(UTC).date(), 3, 0)
             if args.ingest:
-                await bench_ingest(nats.url, pool, args.ingest, args.batch, args.active_keys)
+                pool = await _fresh_ledger(postgres, "bench_ingest")
+                servers = {"PostgreSQL": _pid(postgres.process), "NATS": _pid(nats.process)}
+                await bench_ingest(
+                    servers, nats.url, pool, args.ingest, args.batch, args.active_keys
+                )
+                await pool.close()
             for count in args.report_requests:
+                url = postgres.create_database("bench")
+                await migrate(url, SCHEMA, SQL_DIR)
+                pool = await open_pool(url, SCHEMA)
                 await generate(pool, count)
-                print(f"reports over {count:,} requests:")
-                await bench_reports(pool)
-            await pool.close()
+                await seal(pool)
+                print(f"reports over {count:,} requests (load average {os.getloadavg()[0]:.1f}):")
+                nc = await connect(nats.url, "bench-reports")
+                await bench_endpoints(pool, url, nc.jetstream(), nats.url, args.repeat, args.only)
+                await nc.close()
+                await pool.close()
         finally:
             nats.stop()
             postgres.stop()
+
+
+async def _fresh_ledger(postgres: EmbeddedPostgres, name: str) -> Pool:
+    """An empty ledger database (dropped first if a kept data folder has one)."""
+    with psycopg.connect(postgres.url(), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+    url = postgres.create_database(name)
+    await migrate(url, SCHEMA, SQL_DIR)
+    pool = await open_pool(url, SCHEMA)
+    await maintain(pool, datetime.now(UTC).date(), 3, 0)
+    return pool
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--ingest", type=int, default=200_000, help="events to ingest (0: skip)")
     parser.add_argument("--active-keys", type=int, default=5000, help="keys in use at once")
+    parser.add_argument(
+        "--ledger-cpu", type=int, default=None, help="pin the consumer to this core alone"
+    )
+    parser.add_argument(
+        "--data",
+        type=Path,
+        default=None,
+        help="keep PostgreSQL's data (and generated requests) here",
+    )
+    parser.add_argument("--only", default="", help="time only the questions containing this")
+    parser.add_argument("--repeat", type=int, default=20, help="timed runs per report")
     parser.add_argument("--batch", type=int, default=1000, help="consumer batch size")
     parser.add_argument(
         "--report-requests", type=int, nargs="*", default=[1_000_000], help="request counts"

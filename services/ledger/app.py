@@ -8,7 +8,7 @@ from functools import partial
 from pathlib import Path
 
 from fastapi import FastAPI
-from nats.js import JetStreamContext
+from nats.aio.client import Client
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from contracts.streams import KEYS
@@ -62,10 +62,10 @@ class Meters:
 
 
 def _consumer(
-    s: LedgerSettings, meters: Meters, js: JetStreamContext, pool: Pool, view: KeysView
+    s: LedgerSettings, meters: Meters, nc: Client, pool: Pool, view: KeysView
 ) -> UsageConsumer:
     return UsageConsumer(
-        js,
+        nc,
         pool,
         today=_today,
         retention_months=s.retention_months,
@@ -87,7 +87,7 @@ async def open_ledger(s: LedgerSettings, meters: Meters, startup: Startup) -> Le
     await maintain(pool, _today(), s.partitions_ahead, s.retention_months)
     view = KeysView()
     follower = await startup.open(Follower(js, KEYS, view.apply).start(), Follower.stop)
-    consumer = _consumer(s, meters, js, pool, view)
+    consumer = _consumer(s, meters, nc, pool, view)
 
     async def consume() -> None:
         # Rows are rolled up on the school's local day, so the schools' zones must be

@@ -1,8 +1,10 @@
 """The durable USAGE consumer: fetch a batch, write it in one transaction, commit, then ack.
 
-nats-py's pull subscription (not FastStream's subscriber) because the batch is the unit of
-work here: we need the whole fetched list in hand to write it in one transaction and to ack
-it only after that commit, with redelivery (and ON CONFLICT) covering a crash in between.
+A pull consumer (not FastStream's subscriber) because the batch is the unit of work here: we
+need the whole fetched list in hand to write it in one transaction and to ack it only after
+that commit, with redelivery (and ON CONFLICT) covering a crash in between. Batches come from
+``pull.BatchPuller`` and are decoded by ``decode.read_usage``: both exist because nats-py's
+fetch and pydantic's validation were most of the CPU an event cost.
 """
 
 from __future__ import annotations
@@ -14,16 +16,19 @@ from typing import TypeVar
 
 import psycopg
 import structlog
+from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.errors import Error as NatsError
-from nats.js import JetStreamContext
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.api import AckPolicy, ConsumerConfig, ConsumerInfo, DeliverPolicy
+from nats.js.errors import NotFoundError
 
-from contracts.codec import UnknownEvent, decode
+from contracts.codec import UnknownEvent
 from contracts.events import EventBase
 from contracts.streams import USAGE
 from infra.database import Pool
 from infra.supervise import Backoff
+from services.ledger.decode import RequestRow, read_usage
+from services.ledger.pull import BatchPuller, stream_sequence
 from services.ledger.rows import Batch, ZoneOf, oldest_kept_month, split, utc_everywhere
 from services.ledger.store import (
     DeadLetter,
@@ -40,6 +45,7 @@ DURABLE = "ledger"
 # dead-lettered. (A pool time-out is an OperationalError too.)
 TRANSIENT = (psycopg.OperationalError, psycopg.InterfaceError)
 T = TypeVar("T")
+Decoded = list[tuple[Msg, EventBase | RequestRow]]
 
 
 class UsageConsumer:
@@ -47,7 +53,7 @@ class UsageConsumer:
 
     def __init__(
         self,
-        js: JetStreamContext,
+        nc: Client,
         pool: Pool,
         *,
         today: Callable[[], date],
@@ -58,7 +64,8 @@ class UsageConsumer:
         zone_of: ZoneOf = utc_everywhere,
         on_dead: Callable[[int], None] | None = None,
     ) -> None:
-        self._js = js
+        self._nc = nc
+        self._js = nc.jetstream()
         self._pool = pool
         self._today = today
         self._retention_months = retention_months
@@ -78,65 +85,74 @@ class UsageConsumer:
         Run it under ``infra.supervise``: nothing was acked that was not committed, so after
         an unexpected error starting over loses nothing."""
         self._target = (await self._js.stream_info(USAGE.name)).state.last_seq
-        subscription = await self._js.pull_subscribe(
-            f"{USAGE.subject_prefix}.>",
-            durable=DURABLE,
-            stream=USAGE.name,
-            config=ConsumerConfig(
-                ack_policy=AckPolicy.EXPLICIT,
-                deliver_policy=DeliverPolicy.ALL,
-                ack_wait=self._ack_wait,
-                max_ack_pending=max(20_000, 4 * self._batch_size),
-            ),
-        )
-        info = await subscription.consumer_info()
+        info = await self._bind()
         if info.num_pending == 0 and info.num_ack_pending == 0:
             self.caught_up.set()
+        puller = BatchPuller(self._nc, USAGE.name, DURABLE)
+        await puller.start()
         try:
-            await self._consume(subscription)
+            await self._consume(puller)
         finally:
-            # A pull subscription left to `drain()` waits out its drain timeout.
-            await subscription.unsubscribe()
+            await puller.stop()
 
-    async def _consume(self, subscription: JetStreamContext.PullSubscription) -> None:
-        # The next batch is fetched while this one is written: Python parses NATS messages
-        # while PostgreSQL writes, on separate cores. A failure in either stops both.
-        fetched: asyncio.Queue[list[Msg] | None] = asyncio.Queue(maxsize=2)
+    async def _bind(self) -> ConsumerInfo:
+        """The durable consumer's info, creating it first if it does not exist."""
+        try:
+            info: ConsumerInfo = await self._js.consumer_info(USAGE.name, DURABLE)
+            return info
+        except NotFoundError:
+            pass
+        config = ConsumerConfig(
+            name=DURABLE,
+            durable_name=DURABLE,
+            filter_subject=f"{USAGE.subject_prefix}.>",
+            ack_policy=AckPolicy.EXPLICIT,
+            deliver_policy=DeliverPolicy.ALL,
+            ack_wait=self._ack_wait,
+            max_ack_pending=max(20_000, 4 * self._batch_size),
+        )
+        created: ConsumerInfo = await self._js.add_consumer(USAGE.name, config=config)
+        return created
+
+    async def _consume(self, puller: BatchPuller) -> None:
+        # The next batch is fetched and decoded while this one is written: Python parses
+        # NATS messages while PostgreSQL writes, on separate cores. A failure stops both.
+        fetched: asyncio.Queue[tuple[list[Msg], Decoded, list[DeadLetter]] | None]
+        fetched = asyncio.Queue(maxsize=2)
         async with asyncio.TaskGroup() as group:
-            group.create_task(self._fetch(subscription, fetched))
+            group.create_task(self._fetch(puller, fetched))
             group.create_task(self._ingest_fetched(fetched))
 
     async def _fetch(
         self,
-        subscription: JetStreamContext.PullSubscription,
-        fetched: asyncio.Queue[list[Msg] | None],
+        puller: BatchPuller,
+        fetched: asyncio.Queue[tuple[list[Msg], Decoded, list[DeadLetter]] | None],
     ) -> None:
         while True:
             try:
-                # An empty list is possible too (the server's "no messages" status).
-                await fetched.put(await subscription.fetch(self._batch_size, timeout=1) or None)
-            except TimeoutError:
-                # Nothing waiting: nats-py raises its own TimeoutError or asyncio's (the
-                # builtin, which its own subclasses), depending on where the wait ended.
-                await fetched.put(None)
+                messages = await puller.fetch(self._batch_size, wait=1)
             except NatsError as exc:
                 log.warning("usage_fetch_failed", error=type(exc).__name__)
                 await asyncio.sleep(0.5)
+                continue
+            # Nothing waiting (the request expired, or the server had no messages): None.
+            await fetched.put((messages, *_decode(messages)) if messages else None)
 
-    async def _ingest_fetched(self, fetched: asyncio.Queue[list[Msg] | None]) -> None:
+    async def _ingest_fetched(
+        self, fetched: asyncio.Queue[tuple[list[Msg], Decoded, list[DeadLetter]] | None]
+    ) -> None:
         while True:
-            messages = await fetched.get()
-            if messages is None:
+            batch = await fetched.get()
+            if batch is None:
                 self.caught_up.set()  # nothing was waiting, and all fetched before is written
             else:
-                await self.ingest(messages)
+                await self.ingest(*batch)
 
-    async def ingest(self, messages: list[Msg]) -> None:
-        """Write the messages' events, retrying until committed, then ack every message.
+    async def ingest(self, messages: list[Msg], decoded: Decoded, dead: list[DeadLetter]) -> None:
+        """Write the decoded events, retrying until committed, then ack every message.
 
         A message that cannot be stored (unreadable, or refused by PostgreSQL) becomes a dead
         letter, is terminated and counted; the rest of its batch is written all the same."""
-        decoded, dead = _decode(messages)
         oldest = oldest_kept_month(self._today(), self._retention_months)
         written, batch, refused = await self._until_committed(lambda: self._write(decoded, oldest))
         dead += refused
@@ -153,10 +169,11 @@ class UsageConsumer:
                 self._on_dead(len(dead))
         if self._on_written is not None:
             self._on_written(written, batch)
+        sequences = [stream_sequence(msg) for msg in messages]
         dead_sequences = {letter.sequence for letter in dead}
-        for msg in messages:
-            await (msg.term() if _sequence(msg) in dead_sequences else msg.ack())
-        self.last_sequence = max(_sequence(m) for m in messages)
+        for msg, sequence in zip(messages, sequences, strict=True):
+            await (msg.term() if sequence in dead_sequences else msg.ack())
+        self.last_sequence = max(sequences)
         if self.last_sequence >= self._target:
             self.caught_up.set()
 
@@ -174,7 +191,7 @@ class UsageConsumer:
                 await asyncio.sleep(delay)
 
     async def _write(
-        self, decoded: list[tuple[Msg, EventBase]], oldest: date | None
+        self, decoded: Decoded, oldest: date | None
     ) -> tuple[Written, Batch, list[DeadLetter]]:
         batch = split([event for _, event in decoded], oldest, self._zone_of)
         try:
@@ -211,12 +228,12 @@ class UsageConsumer:
             self._partitions |= missing
 
 
-def _decode(messages: list[Msg]) -> tuple[list[tuple[Msg, EventBase]], list[DeadLetter]]:
-    decoded: list[tuple[Msg, EventBase]] = []
+def _decode(messages: list[Msg]) -> tuple[Decoded, list[DeadLetter]]:
+    decoded: Decoded = []
     dead: list[DeadLetter] = []
     for msg in messages:
         try:
-            decoded.append((msg, decode(msg.data)))
+            decoded.append((msg, read_usage(msg.data)))
         except UnknownEvent as exc:
             # A newer publisher's event (or garbage): a dead letter, not redelivered forever;
             # `aischool ledger reconcile` shows the difference until this ledger is upgraded.
@@ -225,8 +242,4 @@ def _decode(messages: list[Msg]) -> tuple[list[tuple[Msg, EventBase]], list[Dead
 
 
 def _dead_letter(msg: Msg, error: str) -> DeadLetter:
-    return DeadLetter(_sequence(msg), msg.subject, msg.data, error)
-
-
-def _sequence(msg: Msg) -> int:
-    return int(msg.metadata.sequence.stream)
+    return DeadLetter(stream_sequence(msg), msg.subject, msg.data, error)

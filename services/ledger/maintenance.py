@@ -1,4 +1,4 @@
-"""Partition upkeep: create next months' partitions ahead, drop those past retention."""
+"""Upkeep: create next months' partitions ahead, drop those past retention, seal months."""
 
 from __future__ import annotations
 
@@ -11,14 +11,19 @@ import structlog
 
 from infra.database import Pool
 from services.ledger.rows import months_to_create, oldest_kept_month
+from services.ledger.sealing import seal_months
 from services.ledger.store import drop_partitions_before, ensure_partitions
 
 log = structlog.get_logger(__name__)
 
 
 async def maintain(pool: Pool, today: date, ahead: int, retention_months: int) -> list[str]:
-    """Create the partitions due and drop expired ones; return the dropped names."""
+    """Create the partitions due, drop expired ones and seal the months that are over;
+    return the dropped names."""
     await ensure_partitions(pool, months_to_create(today, ahead, retention_months))
+    sealed = await seal_months(pool, today)
+    if sealed:
+        log.info("ledger_months_sealed", months=[m.isoformat() for m in sealed])
     oldest = oldest_kept_month(today, retention_months)
     dropped = [] if oldest is None else await drop_partitions_before(pool, oldest)
     if dropped:

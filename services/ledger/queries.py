@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from typing import Any, Literal
 from uuid import UUID
 
-from psycopg import sql
+from psycopg import AsyncConnection, sql
+from psycopg.rows import DictRow
 
 from infra.database import Pool
-from services.ledger.scope import Filters
+from services.ledger.rows import add_months, month_of
+from services.ledger.scope import Filters, Period
 
 Dimension = Literal["user", "key", "group", "school", "model", "day", "user_model", "group_day"]
 
@@ -34,8 +36,12 @@ _METRICS = sql.SQL(
 )
 
 
-def _where(f: Filters, by: Dimension) -> tuple[sql.Composable, dict[str, Any]]:
-    clauses: list[sql.Composable] = [sql.SQL("day BETWEEN %(start)s AND %(end)s")]
+_PERIOD = sql.SQL("day BETWEEN %(start)s AND %(end)s")
+
+
+def _where(f: Filters, by: Dimension) -> tuple[list[sql.Composable], dict[str, Any]]:
+    """The filter's conditions on a rollup but its period, and the values of all."""
+    clauses: list[sql.Composable] = []
     params: dict[str, Any] = {"start": f.period.start, "end": f.period.end}
     if f.schools is not None:
         clauses.append(sql.SQL("school_id = ANY(%(schools)s)"))
@@ -47,7 +53,11 @@ def _where(f: Filters, by: Dimension) -> tuple[sql.Composable, dict[str, Any]]:
             params[column] = value
     if by in ("group", "group_day"):
         clauses.append(sql.SQL("group_id IS NOT NULL"))
-    return sql.SQL(" AND ").join(clauses), params
+    return clauses, params
+
+
+def _all(clauses: list[sql.Composable]) -> sql.Composable:
+    return sql.SQL(" AND ").join(clauses)
 
 
 def _rollup(by: Dimension, f: Filters) -> str:
@@ -65,17 +75,85 @@ def _rollup(by: Dimension, f: Filters) -> str:
     return "daily_usage"
 
 
+# The rollups whose sealed months are also kept per month (sealing.py).
+_MONTHLY = {"daily_usage": "monthly_usage", "daily_group_usage": "monthly_group_usage"}
+_TOTALS = sql.SQL(
+    "requests, prompt_tokens, completion_tokens, cached_tokens, cost_micro_usd, chats,"
+    " first_at, last_at"
+)
+
+
+def whole_months(period: Period, sealed_before: date) -> tuple[date, date] | None:
+    """The first day of the period's first whole sealed month and the day after its last."""
+    first = period.start if period.start.day == 1 else add_months(month_of(period.start), 1)
+    after = add_months(month_of(period.end), 1)
+    end = after if period.end == after - timedelta(days=1) else month_of(period.end)
+    end = min(end, sealed_before)
+    return (first, end) if first < end else None
+
+
 async def usage(pool: Pool, by: Dimension, f: Filters) -> list[dict[str, Any]]:
     """Totals per ``by`` over the filtered rollup rows, ordered by ``by``."""
-    where, params = _where(f, by)
+    filters, params = _where(f, by)
     columns = sql.SQL(", ").join(sql.Identifier(c) for c in GROUP_BY[by])
-    query = sql.SQL(
-        "SELECT {columns}, {metrics} FROM {table} WHERE {where}"
-        " GROUP BY {columns} ORDER BY {columns}"
-    ).format(columns=columns, metrics=_METRICS, table=sql.Identifier(_rollup(by, f)), where=where)
+    table = _rollup(by, f)
     async with pool.connection() as conn:
+        months = None
+        if table in _MONTHLY and by not in ("day", "group_day"):
+            months = whole_months(f.period, await _sealed_before(conn))
+        source: sql.Composable = sql.Identifier(table)
+        where = _all([_PERIOD, *filters])
+        if months is not None:
+            # Whole sealed months from the monthly rollup, the other days from the daily one.
+            source, where = _with_months(table, columns, filters, f.period, months), sql.SQL("true")
+            params |= {"months_start": months[0], "months_end": months[1]}
+        query = sql.SQL(
+            "SELECT {columns}, {metrics} FROM {source} AS u WHERE {where}"
+            " GROUP BY {columns} ORDER BY {columns}"
+        ).format(columns=columns, metrics=_METRICS, source=source, where=where)
         cursor = await conn.execute(query, params)
         return list(await cursor.fetchall())
+
+
+async def _sealed_before(conn: AsyncConnection[DictRow]) -> date:
+    cursor = await conn.execute("SELECT sealed_before FROM rollup_seal")
+    row = await cursor.fetchone()
+    return row["sealed_before"] if row else date.min
+
+
+def _with_months(
+    table: str,
+    columns: sql.Composable,
+    filters: list[sql.Composable],
+    period: Period,
+    months: tuple[date, date],
+) -> sql.Composable:
+    """The daily rows outside the period's whole sealed months, and those months' rows."""
+    # Up to two day ranges, not one range with a hole: each walks the rollup's index.
+    days: list[sql.Composable] = []
+    if period.start < months[0]:
+        days.append(sql.SQL("(day >= %(start)s AND day < %(months_start)s)"))
+    if months[1] <= period.end:
+        days.append(sql.SQL("(day >= %(months_end)s AND day <= %(end)s)"))
+    monthly = sql.SQL(
+        "SELECT {columns}, {totals} FROM {table}"
+        " WHERE month >= %(months_start)s AND month < %(months_end)s AND {filters}"
+    ).format(
+        columns=columns,
+        totals=_TOTALS,
+        table=sql.Identifier(_MONTHLY[table]),
+        filters=_all([sql.SQL("true"), *filters]),
+    )
+    if not days:
+        return sql.SQL("({})").format(monthly)
+    daily = sql.SQL("SELECT {columns}, {totals} FROM {table} WHERE ({days}) AND {filters}").format(
+        columns=columns,
+        totals=_TOTALS,
+        table=sql.Identifier(table),
+        days=sql.SQL(" OR ").join(days),
+        filters=_all([sql.SQL("true"), *filters]),
+    )
+    return sql.SQL("({} UNION ALL {})").format(daily, monthly)
 
 
 async def key_chats(pool: Pool, key_id: UUID, limit: int) -> list[dict[str, Any]]:

@@ -9,27 +9,10 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from contracts.events import ChatCreated, EventBase, RequestMetered
+from services.ledger.decode import RequestRow, request_row
 
-REQUEST_COLUMNS = (
-    "request_id",
-    "at",
-    "key_id",
-    "user_id",
-    "school_id",
-    "group_id",
-    "model",
-    "chat_id",
-    "prompt_tokens",
-    "completion_tokens",
-    "cached_tokens",
-    "cost_micro_usd",
-    "estimated",
-    "status",
-    "stream",
-    "latency_ms",
-    "gateway_id",
-    "day",
-)
+# The raw row as decoded, then the school day the ledger gives it.
+REQUEST_COLUMNS = (*RequestRow._fields, "day")
 CHAT_COLUMNS = (
     "chat_id",
     "key_id",
@@ -54,7 +37,7 @@ def utc_everywhere(school_id: str) -> ZoneInfo:
 class Batch:
     """The rows of one fetched batch, split by table; events older than retention are dropped."""
 
-    requests: list[RequestMetered] = field(default_factory=list)
+    requests: list[RequestRow] = field(default_factory=list)
     chats: list[ChatCreated] = field(default_factory=list)
     expired: int = 0
     zone_of: ZoneOf = utc_everywhere
@@ -66,15 +49,18 @@ class Batch:
 
 
 def split(
-    events: Iterable[EventBase], oldest_kept: date | None, zone_of: ZoneOf = utc_everywhere
+    events: Iterable[EventBase | RequestRow],
+    oldest_kept: date | None,
+    zone_of: ZoneOf = utc_everywhere,
 ) -> Batch:
     """Sort usage events into a batch; a request before ``oldest_kept`` is counted, not kept.
 
     ``zone_of`` gives a school's time zone: rows are rolled up on the school's local day.
     """
     batch = Batch(zone_of=zone_of)
-    for event in events:
-        if isinstance(event, RequestMetered):
+    for item in events:
+        event = request_row(item) if isinstance(item, RequestMetered) else item
+        if isinstance(event, RequestRow):
             if oldest_kept is not None and event.at.astimezone(UTC).date() < oldest_kept:
                 # Its partition (and so its dedupe key) is gone: re-adding it would count it
                 # twice in the rollups, which outlive the raw rows.
@@ -92,12 +78,14 @@ def local_day(moment: datetime, school_id: str, zone_of: ZoneOf) -> date:
 
 
 def request_columns(
-    requests: Sequence[RequestMetered], zone_of: ZoneOf = utc_everywhere
+    requests: Sequence[RequestRow], zone_of: ZoneOf = utc_everywhere
 ) -> list[list[Any]]:
     """Column arrays (one list per column of ``REQUEST_COLUMNS``) for an ``unnest`` insert."""
     unique = list({(r.request_id, r.at): r for r in requests}.values())
+    if not unique:
+        return [[] for _ in REQUEST_COLUMNS]
     days = [local_day(r.at, r.school_id, zone_of) for r in unique]
-    return [[getattr(r, name) for r in unique] for name in REQUEST_COLUMNS[:-1]] + [days]
+    return [list(column) for column in zip(*unique, strict=True)] + [days]
 
 
 def chat_columns(chats: Sequence[ChatCreated], zone_of: ZoneOf = utc_everywhere) -> list[list[Any]]:

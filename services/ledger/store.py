@@ -43,12 +43,22 @@ def _unnest(columns: tuple[str, ...]) -> str:
     return ", ".join(f"%b::{_TYPES.get(c, 'text')}[]" for c in columns)
 
 
+def _unnest_rows(columns: tuple[str, ...]) -> str:
+    # Request rows carry their ids as text (decode.py): PostgreSQL parses them.
+    return ", ".join(
+        f"%b::text[]::{_TYPES[c]}[]" if _TYPES.get(c) == "uuid" else _unnest((c,)) for c in columns
+    )
+
+
 # Each rollup: its key columns (the conflict target), and the attributes that ride along.
 _ROLLUPS = {
     "daily_usage": (("key_id", "day", "model"), ("user_id", "school_id", "group_id")),
     "daily_group_usage": (("school_id", "day", "group_id", "model"), ()),
     "daily_school_usage": (("school_id", "day"), ()),
+    "monthly_usage": (("key_id", "month", "model"), ("user_id", "school_id", "group_id")),
+    "monthly_group_usage": (("school_id", "month", "group_id", "model"), ()),
 }
+_SEALED = "(SELECT sealed_before FROM rollup_seal)"
 _SUMS = ("prompt_tokens", "completion_tokens", "cached_tokens", "cost_micro_usd")
 _REQUEST_METRICS = {
     "requests": "count(*)",
@@ -65,16 +75,26 @@ _ADD_REQUESTS = ", ".join(
 
 def _rollup(table: str, day: str, metrics: dict[str, str], add: str) -> str:
     """Fold the CTE ``new`` into a rollup table on the school's local ``day`` column; ORDER BY
-    gives concurrent ledgers the same row-lock order, so two replicas never deadlock."""
+    gives concurrent ledgers the same row-lock order, so two replicas never deadlock.
+
+    A monthly rollup takes only the rows of sealed days (a request arriving late for them):
+    the other days reach it when their month is sealed (sealing.py)."""
     keys, attributes = _ROLLUPS[table]
-    expressions = [day if k == "day" else k for k in keys]
+    month = f"date_trunc('month', {day})::date"
+    expressions = [day if k == "day" else month if k == "month" else k for k in keys]
     positions = ", ".join(str(n + 1) for n in range(len(keys)))
+    sealed = f" WHERE {day} < {_SEALED}" if "month" in keys else ""
     return (
         f"INSERT INTO {table} AS r ({', '.join(keys + attributes + tuple(metrics))})"
         f" SELECT {', '.join(expressions + [f'min({a})' for a in attributes])},"
-        f" {', '.join(metrics.values())} FROM new GROUP BY {positions} ORDER BY {positions}"
-        f" ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {add}"
+        f" {', '.join(metrics.values())} FROM new{sealed} GROUP BY {positions}"
+        f" ORDER BY {positions} ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {add}"
     )
+
+
+def _rollups(day: str, metrics: dict[str, str], add: str) -> str:
+    """The CTEs folding ``new`` into every rollup, daily and monthly."""
+    return "".join(f", {t}_rows AS ({_rollup(t, day, metrics, add)})" for t in _ROLLUPS)
 
 
 # One statement: the raw rows really inserted (RETURNING skips duplicates) feed the rollups
@@ -82,13 +102,10 @@ def _rollup(table: str, day: str, metrics: dict[str, str], add: str) -> str:
 _INSERT_REQUESTS = f"""
 WITH new AS (
     INSERT INTO requests ({", ".join(REQUEST_COLUMNS)})
-    SELECT * FROM unnest({_unnest(REQUEST_COLUMNS)})
+    SELECT * FROM unnest({_unnest_rows(REQUEST_COLUMNS)})
     ON CONFLICT DO NOTHING
     RETURNING *
-), daily AS ({_rollup("daily_usage", "day", _REQUEST_METRICS, _ADD_REQUESTS)}
-), daily_groups AS ({_rollup("daily_group_usage", "day", _REQUEST_METRICS, _ADD_REQUESTS)}
-), daily_schools AS ({_rollup("daily_school_usage", "day", _REQUEST_METRICS, _ADD_REQUESTS)}
-), chat_totals AS (
+){_rollups("day", _REQUEST_METRICS, _ADD_REQUESTS)}, chat_totals AS (
     INSERT INTO chats AS r (chat_id, key_id, user_id, school_id, group_id, model, requests,
         prompt_tokens, completion_tokens, cached_tokens, cost_micro_usd, first_at, last_at)
     SELECT chat_id, min(key_id::text)::uuid, min(user_id), min(school_id), min(group_id),
@@ -114,10 +131,7 @@ WITH new AS (
         created_day = excluded.created_day
     WHERE c.created_at IS NULL
     RETURNING chat_id, key_id, user_id, school_id, group_id, model, created_at, created_day
-), daily AS ({_rollup("daily_usage", "created_day", _CHATS, _ADD_CHATS)}
-), daily_groups AS ({_rollup("daily_group_usage", "created_day", _CHATS, _ADD_CHATS)}
-), daily_schools AS ({_rollup("daily_school_usage", "created_day", _CHATS, _ADD_CHATS)}
-)
+){_rollups("created_day", _CHATS, _ADD_CHATS)}
 SELECT count(*) AS inserted FROM new
 """
 
@@ -133,6 +147,9 @@ class Written:
 async def write_batch(pool: Pool, batch: Batch) -> Written:
     """Write a batch in ONE transaction; duplicates (by request_id, chat_id) change nothing."""
     async with pool.connection() as conn, conn.transaction():
+        # Held to the commit: a month is not sealed while this batch may still add to its days,
+        # and a batch after the seal sees it and adds its late rows to the monthly rollups.
+        await conn.execute("SELECT sealed_before FROM rollup_seal FOR SHARE")
         requests = chats = 0
         if batch.requests:
             requests = await _count(

@@ -40,5 +40,5 @@ def test_a_batch_drops_expired_requests_and_duplicates_within_itself() -> None:
     batch = split([old, new, new], oldest_kept=date(2026, 1, 1))
 
     assert batch.expired == 1
-    assert request_columns(batch.requests)[0] == [new.request_id]
+    assert request_columns(batch.requests)[0] == [str(new.request_id)]
     assert batch.months == {date(2026, 11, 1)}
