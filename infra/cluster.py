@@ -9,8 +9,6 @@ for); the whole cluster stops when the last replica of a role is gone, or on Ctr
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 from dataclasses import dataclass, field
 
@@ -19,7 +17,7 @@ import httpx
 from infra.embedded import EmbeddedPostgres, free_port
 from infra.haproxy import Balance, HAProxy, haproxy_config
 from infra.nats_cluster import NatsCluster
-from infra.supervisor import DATABASE, Stack, _die_with_parent
+from infra.supervisor import DATABASE, Stack, listen
 
 REPLICAS = {"gateway": 3, "keys": 2, "ledger": 1, "documents": 1}
 
@@ -76,35 +74,30 @@ class ClusterStack(Stack):
 
     def start_services(self) -> None:
         # Free ports only: `up` (and its tests) may take 8100-8103 at any moment.
-        self.frontends = {role: free_port() for role in REPLICAS}
+        # HAProxy's frontends are free ports it binds itself; every replica listens on a
+        # socket bound here and kept, so no other process can take its port meanwhile.
+        self.frontends = {role: free_port() for role, count in REPLICAS.items() if count > 1}
         logs = self.data_dir / "logs"
         logs.mkdir(exist_ok=True)
-        serial = 0
         for role, count in REPLICAS.items():
+            for name in replica_names(role):
+                self.sockets[name] = listen(0)
+                self.ports[name] = self.sockets[name].getsockname()[1]
+                if count == 1:
+                    self.frontends[role] = self.ports[name]
+        # Every address is known before the first replica is told where the others are.
+        serial = 0
+        for role in REPLICAS:
             for index, name in enumerate(replica_names(role), start=1):
-                port = self.frontends[role] if count == 1 else free_port()
-                self.ports[name] = port
-                env = self._replica_environment(name, index, serial)
-                self._spawn(role, name, port, env)
+                self.spawn(name, role, self._replica_environment(name, index, serial))
                 serial += 1
-
-    def _spawn(self, role: str, name: str, port: int, env: dict[str, str]) -> None:
-        with (self.data_dir / "logs" / f"{name}.log").open("ab") as log:
-            self.processes[name] = subprocess.Popen(
-                [sys.executable, "-m", "infra.cli", role, "serve", "--port", str(port)],
-                env=env,
-                stdout=log,
-                stderr=log,
-                start_new_session=True,
-                preexec_fn=_die_with_parent,  # noqa: PLW1509
-            )
 
     def restart_replica(self, name: str) -> None:
         """Start a replica that exited (``gateway-2``) again, on its port, with its spool."""
         role = name if name in REPLICAS else name.rsplit("-", 1)[0]
         serial = [n for r in REPLICAS for n in replica_names(r)].index(name)
         index = replica_names(role).index(name) + 1
-        self._spawn(role, name, self.ports[name], self._replica_environment(name, index, serial))
+        self.spawn(name, role, self._replica_environment(name, index, serial))
 
     def start_proxy(self, timeout: float = 30) -> None:
         """Start HAProxy and wait until it sends requests to a ready gateway and keys."""

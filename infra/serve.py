@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
 
@@ -19,12 +20,20 @@ DatabaseUrl = Annotated[
     str | None, typer.Option(help="PostgreSQL URL (else AISCHOOL_DATABASE_URL)")
 ]
 Port = Annotated[int | None, typer.Option(help="HTTP port (else AISCHOOL_PORT)")]
+Fd = Annotated[
+    int | None,
+    typer.Option(help="Serve on this inherited listening socket (how `aischool up` starts us)"),
+]
 
 
-def run(app: FastAPI, settings: ServiceSettings) -> None:
-    """Serve until SIGINT/SIGTERM; the lifespan closes everything it opened."""
+def run(app: FastAPI, settings: ServiceSettings, fd: int | None = None) -> None:
+    """Serve until SIGINT/SIGTERM; the lifespan closes everything it opened.
+
+    With ``fd`` the service accepts on a socket its supervisor bound and keeps: no other
+    process can take the port between choosing it and listening, and connections wait in
+    the socket's backlog while the service restarts."""
     configure_logging(settings.log_level)
-    uvicorn.run(
+    config = uvicorn.Config(
         app,
         host=settings.host,
         port=settings.port,
@@ -32,6 +41,8 @@ def run(app: FastAPI, settings: ServiceSettings) -> None:
         timeout_graceful_shutdown=10,
         server_header=False,
     )
+    sockets = None if fd is None else [socket.socket(fileno=fd)]
+    uvicorn.Server(config).run(sockets=sockets)
 
 
 def service_cli(settings_cls: type[S], create_app: Callable[[S], FastAPI]) -> typer.Typer:
@@ -40,11 +51,14 @@ def service_cli(settings_cls: type[S], create_app: Callable[[S], FastAPI]) -> ty
 
     @cli.command()
     def serve(
-        nats_url: NatsUrl = None, database_url: DatabaseUrl = None, port: Port = None
+        nats_url: NatsUrl = None,
+        database_url: DatabaseUrl = None,
+        port: Port = None,
+        fd: Fd = None,
     ) -> None:
         """Run this service against existing NATS (and PostgreSQL) servers."""
         given: dict[str, Any] = {"nats_url": nats_url, "database_url": database_url, "port": port}
         settings = settings_cls(**{k: v for k, v in given.items() if v is not None})
-        run(create_app(settings), settings)
+        run(create_app(settings), settings, fd)
 
     return cli

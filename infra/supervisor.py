@@ -13,6 +13,7 @@ import ctypes
 import os
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -45,6 +46,25 @@ def _port(preferred: int) -> int:
     return preferred if port_is_free(preferred) else free_port()
 
 
+def listen(preferred: int, *, fallback: bool = True) -> socket.socket:
+    """A listening socket on 127.0.0.1: the preferred port, else (with ``fallback``) a free
+    one. Bound here and handed to the service, so the port is ours from the moment it is
+    chosen: a second ``up`` cannot take it before the service listens, and our readiness
+    checks cannot be answered by another service on this machine."""
+    for port in (preferred, 0) if fallback else (preferred,):
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            sock.close()
+            continue
+        sock.listen(2048)
+        sock.set_inheritable(True)
+        return sock
+    raise OSError(f"port {preferred} on 127.0.0.1 is taken")
+
+
 def hash_secret(data_dir: Path) -> str:
     """The server secret for key and token hashes: made once, kept in the data folder."""
     path = data_dir / "hash-secret"
@@ -68,6 +88,8 @@ class Stack:
     postgres: EmbeddedPostgres | None = None
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     ports: dict[str, int] = field(default_factory=dict)
+    # Bound for a service not started yet; the service's process owns it once started.
+    sockets: dict[str, socket.socket] = field(default_factory=dict)
     restarts: dict[str, Restart] = field(default_factory=dict)
 
     def start_servers(self) -> None:
@@ -101,18 +123,28 @@ class Stack:
         return self.public_url or f"http://127.0.0.1:{self.ports['gateway']}/v1"
 
     def start_services(self) -> None:
-        self.ports = {name: _port(port) for name, port in SERVICES.items()}
+        self.sockets = {name: listen(port) for name, port in SERVICES.items()}
+        self.ports = {name: sock.getsockname()[1] for name, sock in self.sockets.items()}
         (self.data_dir / "logs").mkdir(exist_ok=True)
         for name in self.ports:
             self.start_service(name)
 
     def start_service(self, name: str) -> None:
         """Start (or start again) one service on its port, logging to ``logs/<name>.log``."""
-        command = [sys.executable, "-m", "infra.cli", name, "serve"]
-        with (self.data_dir / "logs" / f"{name}.log").open("ab") as log:
+        self.spawn(name, name, self.environment())
+
+    def spawn(self, name: str, role: str, env: dict[str, str]) -> None:
+        """Run ``aischool <role> serve`` as ``name`` on the listening socket bound for it."""
+        # A restart binds the same port again. Only the child keeps the socket, so a dead
+        # service refuses connections and HAProxy (cluster up) sends them elsewhere at once.
+        sock = self.sockets.pop(name, None) or listen(self.ports[name], fallback=False)
+        command = [sys.executable, "-m", "infra.cli", role, "serve"]
+        with sock, (self.data_dir / "logs" / f"{name}.log").open("ab") as log:
+            fd = sock.fileno()
             self.processes[name] = subprocess.Popen(
-                [*command, "--port", str(self.ports[name])],
-                env=self.environment(),
+                [*command, "--port", str(self.ports[name]), "--fd", str(fd)],
+                pass_fds=(fd,),
+                env=env,
                 stdout=log,
                 stderr=log,
                 start_new_session=True,

@@ -100,11 +100,15 @@ class Cluster:
 
     def service(self, url: str) -> psutil.Process:
         port = url.rsplit(":", 1)[1]
-        return next(c for c, cmd in self._running() if cmd[-2:] == ["--port", port])
+        return next(c for c, cmd in self._running() if _option(cmd, "--port") == port)
 
     def nats_node(self, name: str) -> psutil.Process:
         config = f"/{name}/nats.conf"
         return next(c for c, cmd in self._running() if any(config in a for a in cmd))
+
+
+def _option(command: list[str], name: str) -> str | None:
+    return command[command.index(name) + 1] if name in command[:-1] else None
 
 
 @pytest.fixture
