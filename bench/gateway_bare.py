@@ -1,10 +1,12 @@
 """The floor of the gateway's own HTTP stack: a pass-through with nothing of the gateway's work.
 
-Same server (``infra.serve.run``: uvicorn with the gateway's settings and logging), same
-framework (a FastAPI app with a plain route, as ``services/gateway/api.py`` adds its ``/v1``
-routes), same client (``services.gateway.upstream.Upstream``: httpx on aiohttp's engine,
-the same pool): no key, no admission, no metering, the body forwarded as it came, a stream
-relayed as it arrives. ``bench/gateway_floor.py`` runs it beside the gateway.
+Same server (``infra.serve.run``: uvicorn with the gateway's settings and logging), the
+framework the gateway had before it served its forwarding POSTs itself (``wire.py``): a
+FastAPI app with a plain route and the ``DirectRoutes`` dispatch, kept as the first round
+measured it (docs/benchmarks.md); same client (``services.gateway.upstream.Upstream``: httpx
+on aiohttp's engine, the same pool, a stream read as the gateway reads it): no key, no
+admission, no metering, the body forwarded as it came, a stream relayed as it arrives.
+``bench/gateway_floor.py`` runs it beside the gateway.
 
     AISCHOOL_MODELS_FILE=models.toml ... .venv/bin/python -m bench.gateway_bare
 """
@@ -13,21 +15,25 @@ from __future__ import annotations
 
 import contextlib
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from fastapi import FastAPI
 from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
+from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from infra.serve import run
-from services.gateway.api import install_direct_routes
+from services.gateway.api import error_response
 from services.gateway.app import NO_TELEMETRY, load_models
+from services.gateway.errors import GatewayError
 from services.gateway.request_log import quiet_per_request_loggers
 from services.gateway.settings import GatewaySettings
 from services.gateway.upstream import Upstream
 
 PATH = "/chat/completions"
+Handler = Callable[[Request], Awaitable[Response]]
 
 
 def create_bare_app(settings: GatewaySettings) -> FastAPI:
@@ -52,7 +58,8 @@ def create_bare_app(settings: GatewaySettings) -> FastAPI:
         media_type = answer.headers.get("content-type", "application/json")
         if media_type.startswith("text/event-stream"):
             close = BackgroundTask(answer.aclose)
-            return StreamingResponse(answer.aiter_bytes(), media_type=media_type, background=close)
+            pieces = upstream.chunks(answer)  # as the gateway reads a stream
+            return StreamingResponse(pieces, media_type=media_type, background=close)
         try:
             content = await upstream.read(answer)
         finally:
@@ -63,6 +70,46 @@ def create_bare_app(settings: GatewaySettings) -> FastAPI:
     app.add_route(f"/v1{PATH}", forward, methods=["POST"])
     install_direct_routes(app)  # as the gateway serves its /v1 POSTs
     return app
+
+
+class DirectRoutes:
+    """ASGI middleware: a POST to one of the gateway's forwarding endpoints goes straight to
+    its handler, errors answered as the exception handler would; all else to the router.
+
+    The router's way (exception middleware, exit stack, a regex per route, two wrappers per
+    request and per message sent) cost a fifth of the gateway's CPU per request in the
+    profile (docs/benchmarks.md); behaviour is the same either way. It sits inside the
+    server-error middleware, so a bug still answers 500."""
+
+    def __init__(self, app: ASGIApp, routes: dict[str, Handler]) -> None:
+        self.app, self.routes = app, routes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        handler = None
+        if scope["type"] == "http" and scope["method"] == "POST":
+            handler = self.routes.get(scope["path"])
+        if handler is None:
+            await self.app(scope, receive, send)
+            return
+        try:
+            response = await handler(Request(scope, receive))
+        except GatewayError as error:
+            response = error_response(error)
+        await response(scope, receive, send)
+
+
+def install_direct_routes(app: FastAPI) -> None:
+    """Serve the ``/v1`` POST routes without path parameters through ``DirectRoutes``
+    (call after every route is added)."""
+    routes = {
+        route.path: route.endpoint
+        for route in app.router.routes
+        if isinstance(route, Route)
+        and route.path.startswith("/v1/")
+        and route.methods == {"POST"}
+        and not route.param_convertors
+    }
+    app.add_middleware(DirectRoutes, routes=routes)
 
 
 def main() -> None:

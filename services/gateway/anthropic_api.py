@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-
 from fastapi import FastAPI
-from starlette.requests import Request
-from starlette.responses import Response
 
 from services.gateway.anthropic import (
     COUNT_TOKENS_PATH,
@@ -20,39 +16,33 @@ from services.gateway.errors import GatewayError
 from services.gateway.exchange import authenticate, model_for
 from services.gateway.metrics import NO_MODEL
 from services.gateway.proxy import Proxy, parse_object, read_body
+from services.gateway.upstream import content_type
+from services.gateway.wire import Answer, RawRequest, RawRoute, Whole, add_raw_route
 
-Handler = Callable[[Request], Awaitable[Response]]
+JSON = "application/json"
 
 
 def install_anthropic_routes(app: FastAPI) -> None:
-    """The Messages API (Claude Code, the anthropic SDK) on the gateway's keys and budgets."""
-    app.add_route(f"/v1{MESSAGES_PATH}", _enveloped(_messages), methods=["POST"])
-    app.add_route(f"/v1{COUNT_TOKENS_PATH}", _enveloped(_count_tokens), methods=["POST"])
+    """The Messages API (Claude Code, the anthropic SDK) on the gateway's keys and budgets,
+    served by the forwarding routes' own ASGI (``wire.py``)."""
+    messages = RawRoute(app, _messages, _enveloped)
+    add_raw_route(app, f"/v1{MESSAGES_PATH}", messages)
+    count = RawRoute(app, _count_tokens, _enveloped)
+    add_raw_route(app, f"/v1{COUNT_TOKENS_PATH}", count)
 
 
-def _enveloped(handler: Handler) -> Handler:
-    async def serve(request: Request) -> Response:
-        try:
-            return await handler(request)
-        except GatewayError as error:
-            return Response(error_body(error), error.status, error.headers, "application/json")
-
-    return serve
+def _enveloped(error: GatewayError) -> Answer:
+    return Whole(error_body(error), error.status, error.headers)
 
 
-def _proxy(request: Request) -> Proxy:
-    proxy: Proxy = request.app.state.proxy
-    return proxy
+async def _messages(proxy: Proxy, request: RawRequest) -> Answer:
+    return await proxy.handle(request, MESSAGES_PATH, MESSAGES)
 
 
-async def _messages(request: Request) -> Response:
-    return await _proxy(request).handle(request, MESSAGES_PATH, MESSAGES)
-
-
-async def _count_tokens(request: Request) -> Response:
+async def _count_tokens(proxy: Proxy, request: RawRequest) -> Answer:
     """The upstream's count of a request's input tokens: free, so neither reserved nor
     metered, but only for a valid key and a model it may use."""
-    proxy, model = _proxy(request), NO_MODEL
+    model = NO_MODEL
     try:
         response = await _count(proxy, request)
     except Exception as exc:
@@ -62,7 +52,7 @@ async def _count_tokens(request: Request) -> Response:
     return response
 
 
-async def _count(proxy: Proxy, request: Request) -> Response:
+async def _count(proxy: Proxy, request: RawRequest) -> Whole:
     state = proxy.state
     key = authenticate(state, request.headers)
     raw = await read_body(request, proxy.max_body_bytes)
@@ -78,5 +68,4 @@ async def _count(proxy: Proxy, request: Request) -> Response:
         answer = await proxy.upstream.read(response)
     finally:
         await response.aclose()
-    media_type = response.headers.get("content-type", "application/json")
-    return Response(answer, response.status_code, media_type=media_type)
+    return Whole(answer, response.status_code, media_type=content_type(response) or JSON)

@@ -9,8 +9,6 @@ import orjson
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import Route
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from services.gateway.codex import codex_config
 from services.gateway.dialect import Dialect
@@ -21,6 +19,8 @@ from services.gateway.metrics import NO_MODEL
 from services.gateway.opencode import opencode_config, public_base_url
 from services.gateway.proxy import Proxy
 from services.gateway.responses import RESPONSES, RESPONSES_PATH
+from services.gateway.wire import Answer, RawRequest, RawRoute, Whole, add_raw_route
+from services.gateway.wire import Handler as RawHandler
 
 MODELS_PATH = "/models"
 OPENCODE_PATH = "/opencode.json"
@@ -29,12 +29,22 @@ KEY_PATH = "/key"
 Handler = Callable[[Request], Awaitable[Response]]
 
 
-def error_response(error: GatewayError) -> Response:
-    """``{"error": {"message", "type", "param", "code"}}`` with the error's status and headers."""
+def error_body(error: GatewayError) -> bytes:
+    """``{"error": {"message", "type", "param", "code"}}``."""
     body = {
         "error": {"message": error.message, "type": error.type, "param": None, "code": error.code}
     }
-    return Response(orjson.dumps(body), error.status, error.headers, "application/json")
+    return orjson.dumps(body)
+
+
+def error_response(error: GatewayError) -> Response:
+    """OpenAI's error envelope with the error's status and headers."""
+    return Response(error_body(error), error.status, error.headers, "application/json")
+
+
+def error_answer(error: GatewayError) -> Whole:
+    """``error_response`` for the forwarding routes' own ASGI (``wire.py``)."""
+    return Whole(error_body(error), error.status, error.headers)
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -54,46 +64,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, on_http)
 
 
-class DirectRoutes:
-    """ASGI middleware: a POST to one of the gateway's forwarding endpoints goes straight to
-    its handler, errors answered as the exception handler would; all else to the router.
-
-    The router's way (exception middleware, exit stack, a regex per route, two wrappers per
-    request and per message sent) cost a fifth of the gateway's CPU per request in the
-    profile (docs/benchmarks.md); behaviour is the same either way. It sits inside the
-    server-error middleware, so a bug still answers 500."""
-
-    def __init__(self, app: ASGIApp, routes: dict[str, Handler]) -> None:
-        self.app, self.routes = app, routes
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        handler = None
-        if scope["type"] == "http" and scope["method"] == "POST":
-            handler = self.routes.get(scope["path"])
-        if handler is None:
-            await self.app(scope, receive, send)
-            return
-        try:
-            response = await handler(Request(scope, receive))
-        except GatewayError as error:
-            response = error_response(error)
-        await response(scope, receive, send)
-
-
-def install_direct_routes(app: FastAPI) -> None:
-    """Serve the ``/v1`` POST routes without path parameters through ``DirectRoutes``
-    (call after every route is added)."""
-    routes = {
-        route.path: route.endpoint
-        for route in app.router.routes
-        if isinstance(route, Route)
-        and route.path.startswith("/v1/")
-        and route.methods == {"POST"}
-        and not route.param_convertors
-    }
-    app.add_middleware(DirectRoutes, routes=routes)
-
-
 def _model_entry(name: str) -> dict[str, Any]:
     return {"id": name, "object": "model", "created": 0, "owned_by": "ai-school"}
 
@@ -108,12 +78,15 @@ def install_openai_routes(app: FastAPI) -> None:
     ``/v1/models``,
     ``/v1/key``, ``/v1/opencode.json`` and ``/v1/codex.toml``.
 
-    Plain Starlette routes: the handlers read the raw body themselves, so FastAPI's
-    dependency and validation machinery would only cost time on the hot path.
+    The forwarding POSTs are ``RawRoute``s (``wire.py``: no framework object per request);
+    the others plain Starlette routes: the handlers read the raw body themselves, so
+    FastAPI's dependency and validation machinery would only cost time.
     """
     for path in ("/chat/completions", "/completions", "/embeddings"):
-        app.add_route(f"/v1{path}", _forwarder(path), methods=["POST"])
-    app.add_route(f"/v1{RESPONSES_PATH}", _forwarder(RESPONSES_PATH, RESPONSES), methods=["POST"])
+        forward = RawRoute(app, _forwarder(path), error_answer)
+        add_raw_route(app, f"/v1{path}", forward)
+    responses = RawRoute(app, _forwarder(RESPONSES_PATH, RESPONSES), error_answer)
+    add_raw_route(app, f"/v1{RESPONSES_PATH}", responses)
     app.add_route("/v1/models", _counted(MODELS_PATH, _models), methods=["GET"])
     app.add_route("/v1/models/{name:path}", _counted(MODELS_PATH, _model), methods=["GET"])
     app.add_route(f"/v1{OPENCODE_PATH}", _counted(OPENCODE_PATH, _opencode), methods=["GET"])
@@ -121,9 +94,9 @@ def install_openai_routes(app: FastAPI) -> None:
     app.add_route(f"/v1{KEY_PATH}", _counted(KEY_PATH, _key), methods=["GET"])
 
 
-def _forwarder(path: str, dialect: Dialect | None = None) -> Handler:
-    async def forward(request: Request) -> Response:
-        return await _proxy(request).handle(request, path, dialect)
+def _forwarder(path: str, dialect: Dialect | None = None) -> RawHandler:
+    async def forward(proxy: Proxy, request: RawRequest) -> Answer:
+        return await proxy.handle(request, path, dialect)
 
     return forward
 

@@ -23,11 +23,7 @@ from infra.messaging import close as close_nats
 from infra.messaging import connect, ensure_streams
 from infra.observability import Readiness, health_router
 from services.gateway.anthropic_api import install_anthropic_routes
-from services.gateway.api import (
-    install_direct_routes,
-    install_error_handlers,
-    install_openai_routes,
-)
+from services.gateway.api import install_error_handlers, install_openai_routes
 from services.gateway.budget import Budgets
 from services.gateway.chats import ChatTracker
 from services.gateway.exchange import State
@@ -46,6 +42,7 @@ from services.gateway.request_log import quiet_per_request_loggers
 from services.gateway.settings import GatewaySettings
 from services.gateway.spool import Spool
 from services.gateway.upstream import Upstream
+from services.gateway.wire import GatewayApp
 
 log = structlog.get_logger(__name__)
 NO_TELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
@@ -318,7 +315,7 @@ async def open_gateway(parts: Parts, startup: Startup) -> GatewayRuntime:
 def create_app(settings: GatewaySettings) -> FastAPI:
     """The gateway as an ASGI app; nothing is opened until the lifespan starts."""
     parts = _parts(settings)
-    app = FastAPI(
+    app = GatewayApp(
         title="AI-School Coding — gateway",
         lifespan=lifespan(partial(open_gateway, parts)),
         # FastAPI's OpenTelemetry hook looks for a configured provider (os.environ) on every
@@ -329,5 +326,5 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     app.include_router(health_router(parts.readiness, parts.registry))
     install_openai_routes(app)
     install_anthropic_routes(app)
-    install_direct_routes(app)
+    app.serve_directly()  # the forwarding POSTs before FastAPI's middlewares (wire.py)
     return app

@@ -8,8 +8,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from starlette.requests import Request
-from starlette.responses import Response
 
 from services.gateway.chats import ChatTracker
 from services.gateway.dialect import Dialect
@@ -18,15 +16,17 @@ from services.gateway.exchange import Exchange, State, authenticate, model_for
 from services.gateway.metrics import NO_MODEL, GatewayMetrics, Timing
 from services.gateway.pricing import Model, Usage, usage_from
 from services.gateway.projection import KeyRecord
-from services.gateway.stream import Relay, RelayResponse
+from services.gateway.stream import Relay
 from services.gateway.tokens import estimate_prompt_tokens, estimate_tokens, generated_text
-from services.gateway.upstream import Upstream
+from services.gateway.upstream import Upstream, content_type
 from services.gateway.validation import validate
+from services.gateway.wire import Answer, Incoming, Streamed, Whole
 
 CHAT_PATH = "/chat/completions"
 EMBEDDINGS_PATH = "/embeddings"
 SESSION_HEADER = "x-session-id"
 OUTPUT_FIELDS = ("max_tokens", "max_completion_tokens")
+EVENT_STREAM = "text/event-stream"
 MAX_BODY_BYTES = 4 * 1024 * 1024
 # A refused body up to this size is read to its end, so the connection can be reused.
 DRAIN_BYTES = 64 * 1024 * 1024
@@ -42,7 +42,7 @@ class Proxy:
     metrics: GatewayMetrics
     max_body_bytes: int = MAX_BODY_BYTES
 
-    async def handle(self, request: Request, path: str, dialect: Dialect | None = None) -> Response:
+    async def handle(self, request: Incoming, path: str, dialect: Dialect | None = None) -> Answer:
         """Serve one POST to ``/v1{path}``, counted in the metrics whatever its outcome.
 
         ``dialect`` reads a wire format other than OpenAI's chat/completions/embeddings."""
@@ -68,7 +68,7 @@ class Proxy:
 
     async def _forward(
         self,
-        request: Request,
+        request: Incoming,
         path: str,
         dialect: Dialect,
         *,
@@ -77,7 +77,7 @@ class Proxy:
         raw: bytes,
         body: dict[str, Any],
         timing: Timing,
-    ) -> Response:
+    ) -> Answer:
         exchange = await Exchange.enter(
             self.state, key, model, raw, body, generates=path != EMBEDDINGS_PATH
         )
@@ -101,12 +101,16 @@ class Proxy:
         headers = {"x-request-id": str(exchange.request_id)}
         # Billed by what arrives, not by what the client declared: an upstream that streams
         # an answer the client did not ask to stream is relayed and billed as a stream.
-        if response.status_code == 200 and is_event_stream(response.headers):
+        kind = content_type(response)
+        if response.status_code == 200 and is_event_stream(kind):
             exchange.stream = True
             timing.relaying()
-            relay = Relay(response, exchange, wants_usage, timing, dialect)
-            return RelayResponse(relay, headers)
-        answer = await self._whole(response, exchange, headers, timing, dialect)
+            pieces = self.upstream.chunks(response)
+            relay = Relay(
+                response, pieces, exchange, wants_usage=wants_usage, timing=timing, dialect=dialect
+            )
+            return Streamed(relay, headers, EVENT_STREAM)
+        answer = await self._whole(response, exchange, headers, timing, dialect, kind=kind)
         timing.answered()
         return answer
 
@@ -117,7 +121,9 @@ class Proxy:
         headers: dict[str, str],
         timing: Timing,
         dialect: Dialect,
-    ) -> Response:
+        *,
+        kind: str,
+    ) -> Whole:
         try:
             content = await self.upstream.read(response)
             timing.received()
@@ -128,8 +134,7 @@ class Proxy:
             await response.aclose()
         status = response.status_code
         exchange.finish(dialect.whole_usage(content, exchange.raw, status), status)
-        media_type = response.headers.get("content-type", "application/json")
-        return Response(content, response.status_code, headers, media_type)
+        return Whole(content, response.status_code, headers, kind or "application/json")
 
     def _observe_chat(
         self, exchange: Exchange, headers: Mapping[str, str], body: Mapping[str, Any]
@@ -155,12 +160,12 @@ def openai_dialect(path: str) -> Dialect:
     )
 
 
-def is_event_stream(headers: Mapping[str, str]) -> bool:
-    """True when the upstream answers with server-sent events."""
-    return headers.get("content-type", "").split(";")[0].strip() == "text/event-stream"
+def is_event_stream(kind: str) -> bool:
+    """True when the upstream's content type is server-sent events."""
+    return kind.split(";", maxsplit=1)[0].strip() == EVENT_STREAM
 
 
-async def read_body(request: Request, limit: int) -> bytes:
+async def read_body(request: Incoming, limit: int) -> bytes:
     """The whole body, or PayloadTooLarge once it passes ``limit`` bytes.
 
     The rest of a refused body is still read (up to ``DRAIN_BYTES``) and dropped, so the

@@ -12,15 +12,13 @@ per event cost more CPU than all the rest of relaying them (docs/benchmarks.md).
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 from typing import Any
 
 import anyio
 import httpx
 import orjson
-from starlette.responses import StreamingResponse
-from starlette.types import Receive, Scope, Send
 
 from services.gateway.dialect import Dialect
 from services.gateway.exchange import Exchange
@@ -41,12 +39,15 @@ class Relay:
     def __init__(
         self,
         response: httpx.Response,
+        pieces: AsyncIterator[bytes],
         exchange: Exchange,
+        *,
         wants_usage: bool,
         timing: Timing,
         dialect: Dialect,
     ) -> None:
         self._response = response
+        self._pieces = pieces
         self._dialect = dialect
         self._timing = timing
         self._exchange = exchange
@@ -56,13 +57,20 @@ class Relay:
         self._deferred: list[bytes] = []  # chunks whose text is not counted yet
         self._deferred_bytes = 0
 
-    async def chunks(self) -> AsyncIterator[bytes]:
-        """The SSE events to send to the client, as they arrive (those of one read at once)."""
-        async for events in _events(self._response.aiter_bytes()):
+    async def pump(self, send: Callable[[bytes], Awaitable[None]]) -> None:
+        """Send the SSE events to the client as they arrive (those of one read at once)."""
+        buffer = b""
+        async for piece in self._pieces:
             self._timing.first_chunk()
-            out = [sent for event in events if (sent := self._inspect(event)) is not None]
-            if out:
-                yield out[0] if len(out) == 1 else b"".join(out)
+            events, buffer = _split(buffer + piece if buffer else piece)
+            if events:
+                out = [sent for event in events if (sent := self._inspect(event)) is not None]
+                if out:
+                    await send(out[0] if len(out) == 1 else b"".join(out))
+        if buffer.strip():
+            last = self._inspect(buffer)
+            if last is not None:
+                await send(last)
 
     def _inspect(self, event: bytes) -> bytes | None:
         data = _data(event)
@@ -129,48 +137,30 @@ def _without_usage(chunk: dict[str, Any]) -> bytes | None:
 
 
 def _data(event: bytes) -> bytes | None:
+    if event.startswith(b"data:"):
+        data = event[5:].strip()  # one data line, the usual case: as below, in one step
+        if b"\n" not in data and b"\r" not in data:
+            return data
     lines = [line for line in event.splitlines() if line.startswith(b"data:")]
     if not lines:
         return None
     return b"\n".join(line[5:].lstrip(b" ") for line in lines).strip()
 
 
-async def _events(pieces: AsyncIterator[bytes]) -> AsyncIterator[list[bytes]]:
-    """The whole events completed by each piece read (a trailing part waits for the next)."""
-    buffer = b""
-    async for piece in pieces:
-        buffer += piece
-        events = []
-        while True:
-            cut = _separator_end(buffer)
-            if cut < 0:
-                break
-            events.append(buffer[:cut])
-            buffer = buffer[cut:]
-        if events:
-            yield events
-    if buffer.strip():
-        yield [buffer]
+def _split(buffer: bytes) -> tuple[list[bytes], bytes]:
+    """The whole events at the start of ``buffer`` (each with its separator) and the rest."""
+    if b"\r" not in buffer:  # the usual case: one separator, one split
+        parts = buffer.split(b"\n\n")
+        return [part + b"\n\n" for part in parts[:-1]], parts[-1]
+    events: list[bytes] = []
+    while True:
+        cut = _separator_end(buffer)
+        if cut < 0:
+            return events, buffer
+        events.append(buffer[:cut])
+        buffer = buffer[cut:]
 
 
 def _separator_end(buffer: bytes) -> int:
     ends = [i + len(sep) for sep in SEPARATORS if (i := buffer.find(sep)) >= 0]
     return min(ends) if ends else -1
-
-
-class RelayResponse(StreamingResponse):
-    """A streaming response that always closes its relay, even if the client left early."""
-
-    def __init__(self, relay: Relay, headers: dict[str, str]) -> None:
-        super().__init__(relay.chunks(), media_type="text/event-stream", headers=headers)
-        self._relay = relay
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        try:
-            await super().__call__(scope, receive, send)
-        finally:
-            with anyio.CancelScope(shield=True):
-                iterator = self.body_iterator
-                if hasattr(iterator, "aclose"):
-                    await iterator.aclose()
-                await self._relay.close()

@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from urllib.parse import urlsplit
 from uuid import UUID
 
 import httpx
+from aiohttp import ClientResponse
 from httpx_aiohttp import AiohttpTransport
+from httpx_aiohttp.transport import AiohttpResponseStream, map_aiohttp_exceptions
 
 from services.gateway.demo import demo_app
 from services.gateway.errors import UpstreamTimeout, UpstreamUnavailable
@@ -31,6 +33,7 @@ from services.gateway.kinds import vertex_anthropic_request as vertex_anthropic
 from services.gateway.pricing import DEMO_BASE_URL, Model
 
 ANTHROPIC_VERSION = "2023-06-01"
+IDENTITY = ("identity", "")
 # HTTP/1.1: every open stream holds a connection of its own, so the pool must admit as many
 # as the gateway has students streaming at once (2 000 measured, docs/benchmarks.md).
 POOL = httpx.Limits(max_connections=8192, max_keepalive_connections=512)
@@ -152,13 +155,20 @@ class Upstream:
     async def read(self, response: httpx.Response) -> bytes:
         """A whole answer's body; UpstreamTimeout or UpstreamUnavailable if that fails."""
         try:
-            return await response.aread()
+            return await _read(response)
         except httpx.TimeoutException as exc:
             raise UpstreamTimeout("The model's server did not finish its answer in time.") from exc
         except httpx.TransportError as exc:
             raise UpstreamUnavailable(
                 f"The model's server broke off its answer ({type(exc).__name__})."
             ) from exc
+
+    def chunks(self, response: httpx.Response) -> AsyncIterator[bytes]:
+        """A streamed answer's bytes as each read brings them (httpx's errors)."""
+        raw = _aiohttp_of(response)
+        if raw is None:
+            return response.aiter_bytes()
+        return _pieces(raw)
 
     async def aclose(self) -> None:
         """Stop the token refreshes and close every pooled connection."""
@@ -168,3 +178,41 @@ class Upstream:
         for source in {id(s): s for s in self._google.values()}.values():
             source.close()
         await self._client.aclose()
+
+
+def content_type(response: httpx.Response) -> str:
+    """The answer's content type ("" if none), read from aiohttp's headers when it is theirs
+    (httpx's ``Headers.get`` lower-cases and decodes every header on each call)."""
+    raw = _aiohttp_of(response)
+    if raw is not None:
+        return raw.headers.get("content-type", "")
+    return str(response.headers.get("content-type", ""))
+
+
+# aiohttp under httpx: a whole body or a stream's pieces are read from aiohttp's response
+# directly; httpx's layers (a byte stream, a decoder and a chunker per read) add nothing
+# here, as the upstream is asked for ``identity`` encoding.
+
+
+def _aiohttp_of(response: httpx.Response) -> ClientResponse | None:
+    """aiohttp's response under an httpx one, unless httpx must decode its content."""
+    stream = response.stream
+    if isinstance(stream, AiohttpResponseStream):
+        raw: ClientResponse = stream._aiohttp_response
+        if raw.headers.get("content-encoding", "identity") in IDENTITY:
+            return raw
+    return None
+
+
+async def _read(response: httpx.Response) -> bytes:
+    raw = _aiohttp_of(response)
+    if raw is None:
+        return await response.aread()
+    with map_aiohttp_exceptions():
+        return await raw.read()
+
+
+async def _pieces(raw: ClientResponse) -> AsyncIterator[bytes]:
+    with map_aiohttp_exceptions():
+        async for piece in raw.content.iter_any():
+            yield piece
