@@ -22,27 +22,27 @@ from infra.lifespan import Startup, lifespan
 from infra.messaging import close as close_nats
 from infra.messaging import connect, ensure_streams
 from infra.observability import Readiness, health_router
-from services.gateway.anthropic_api import install_anthropic_routes
-from services.gateway.api import install_error_handlers, install_openai_routes
-from services.gateway.budget import Budgets
-from services.gateway.chats import ChatTracker
-from services.gateway.exchange import State
-from services.gateway.journal import Journal
-from services.gateway.journal import recover as recover_journal
-from services.gateway.lease_keeper import LeaseKeeper, LeaseTiming
-from services.gateway.lease_store import LeaseStore
-from services.gateway.limits import Limit, RateLimiter
-from services.gateway.metering import Meter, own_settled
+from services.gateway.api.anthropic import install_anthropic_routes
+from services.gateway.api.openai import install_error_handlers, install_openai_routes
+from services.gateway.domain.budget import Budgets
+from services.gateway.domain.chats import ChatTracker
+from services.gateway.usecases.exchange import State
+from services.gateway.adapters.journal import Journal
+from services.gateway.adapters.journal import recover as recover_journal
+from services.gateway.adapters.lease_keeper import LeaseKeeper, LeaseTiming
+from services.gateway.adapters.lease_store import LeaseStore
+from services.gateway.domain.limits import Limit, RateLimiter
+from services.gateway.adapters.metering import Meter, own_settled
 from services.gateway.metrics import GatewayMetrics, StateCollector
-from services.gateway.pricing import Model, demo_model, parse_models
-from services.gateway.projection import KeyProjection
-from services.gateway.proxy import Proxy
-from services.gateway.publisher import BatchPublisher
-from services.gateway.request_log import quiet_per_request_loggers
+from services.gateway.domain.pricing import Model, demo_model, parse_models
+from services.gateway.domain.projection import KeyProjection
+from services.gateway.usecases.proxy import Proxy
+from services.gateway.adapters.publisher import BatchPublisher
+from services.gateway.adapters.request_log import quiet_per_request_loggers
 from services.gateway.settings import GatewaySettings
-from services.gateway.spool import Spool
-from services.gateway.upstream import Upstream
-from services.gateway.wire import GatewayApp
+from services.gateway.adapters.spool import Spool
+from services.gateway.adapters.upstream import Upstream
+from services.gateway.api.wire import GatewayApp
 
 log = structlog.get_logger(__name__)
 NO_TELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from services.gateway.errors import BadRequest
-from services.gateway.pricing import Model
+from services.gateway.domain.pricing import Model
 
 PROVIDER_ID = "aischool"
 # OpenCode replaces {env:NAME} with the variable when it loads the config, so the key

@@ -11,8 +11,8 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from services.gateway.demo import _answer, _digest, _json, _text
-from services.gateway.tokens import estimate_tokens
+from services.gateway.adapters.demo import _answer, _digest, _json, _text
+from services.gateway.domain.tokens import estimate_tokens
 
 
 def _prompt(body: dict[str, Any]) -> str:

@@ -25,7 +25,7 @@ from google.oauth2 import service_account
 
 from infra.supervise import Backoff
 from services.gateway.errors import UpstreamUnavailable
-from services.gateway.pricing import ModelsConfigError
+from services.gateway.domain.pricing import ModelsConfigError
 
 log = structlog.get_logger(__name__)
 

@@ -8,7 +8,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from contracts.money import round_up_micro, token_cost_micro
-from services.gateway.kinds import KINDS, Cloud, ModelsFieldError, cloud_fields
+from services.gateway.domain.kinds import KINDS, Cloud, ModelsFieldError, cloud_fields
 
 DEMO_BASE_URL = "http://demo.gateway.internal/v1"
 # The built-in demo answers every API; the other kinds are in kinds.py.

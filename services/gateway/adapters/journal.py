@@ -21,7 +21,7 @@ from pathlib import Path
 
 from contracts.codec import UnknownEvent, decode
 from contracts.events import RequestMetered
-from services.gateway.spool import Spool
+from services.gateway.adapters.spool import Spool
 
 ROTATE_LINES = 4096
 PREFIX = "journal-"

@@ -22,7 +22,7 @@ import orjson
 from services.gateway.errors import ModelNotFound
 
 if TYPE_CHECKING:
-    from services.gateway.pricing import Model
+    from services.gateway.domain.pricing import Model
 
 AZURE, VERTEX, VERTEX_ANTHROPIC = "azure", "vertex", "vertex-anthropic"
 # The kinds that speak OpenAI's wire format, and those that speak Anthropic's.

@@ -14,11 +14,11 @@ from typing import Any
 
 import orjson
 
-from services.gateway.dialect import Dialect, reject_nul
+from services.gateway.domain.dialect import Dialect, reject_nul
 from services.gateway.errors import BadRequest
-from services.gateway.pricing import Model, Usage
-from services.gateway.tokens import estimate_prompt_tokens, estimate_tokens
-from services.gateway.validation import MAX_OUTPUT_TOKENS, validate
+from services.gateway.domain.pricing import Model, Usage
+from services.gateway.domain.tokens import estimate_prompt_tokens, estimate_tokens
+from services.gateway.domain.validation import MAX_OUTPUT_TOKENS, validate
 
 RESPONSES_PATH = "/responses"
 CAP_FIELD = "max_output_tokens"

@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from services.gateway.tokens import BYTES_PER_TOKEN, estimate_tokens
+from services.gateway.domain.tokens import BYTES_PER_TOKEN, estimate_tokens
 
 INTRO = "This is the demo model of AI-School Coding. It repeats your last message: "
 
@@ -200,7 +200,7 @@ async def _response_events(done: dict[str, Any], answer: str) -> AsyncIterator[b
 def demo_app() -> Starlette:
     """The demo upstream's ASGI app (``/v1/chat/completions``, ``/v1/completions``, ...)."""
     # Imported here: the Messages routes reuse this module's answer and counts.
-    from services.gateway.demo_anthropic import ROUTES as ANTHROPIC_ROUTES
+    from services.gateway.adapters.demo_anthropic import ROUTES as ANTHROPIC_ROUTES
 
     return Starlette(
         routes=[

@@ -10,17 +10,17 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from services.gateway.codex import codex_config
-from services.gateway.dialect import Dialect
+from services.gateway.domain.codex import codex_config
+from services.gateway.domain.dialect import Dialect
 from services.gateway.errors import GatewayError, NotFound
-from services.gateway.exchange import authenticate
-from services.gateway.key_info import key_info
+from services.gateway.usecases.exchange import authenticate
+from services.gateway.domain.key_info import key_info
 from services.gateway.metrics import NO_MODEL
-from services.gateway.opencode import opencode_config, public_base_url
-from services.gateway.proxy import Proxy
-from services.gateway.responses import RESPONSES, RESPONSES_PATH
-from services.gateway.wire import Answer, RawRequest, RawRoute, Whole, add_raw_route
-from services.gateway.wire import Handler as RawHandler
+from services.gateway.domain.opencode import opencode_config, public_base_url
+from services.gateway.usecases.proxy import Proxy
+from services.gateway.domain.responses import RESPONSES, RESPONSES_PATH
+from services.gateway.api.wire import Answer, RawRequest, RawRoute, Whole, add_raw_route
+from services.gateway.api.wire import Handler as RawHandler
 
 MODELS_PATH = "/models"
 OPENCODE_PATH = "/opencode.json"

@@ -27,8 +27,8 @@ from nats.errors import Error as NatsError
 
 from contracts.codec import EVENT_TYPE, MSG_ID, UnknownEvent, decode, encode, headers, subject
 from contracts.events import EventBase, RequestMetered
-from services.gateway.journal import Journal, intent_line
-from services.gateway.spool import Spool
+from services.gateway.adapters.journal import Journal, intent_line
+from services.gateway.adapters.spool import Spool
 
 log = structlog.get_logger(__name__)
 

@@ -8,8 +8,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from contracts.money import micro_to_usd
-from services.gateway.budget import Budgets, renews_at
-from services.gateway.projection import KeyRecord
+from services.gateway.domain.budget import Budgets, renews_at
+from services.gateway.domain.projection import KeyRecord
 
 
 def _iso(moment: datetime | None) -> str | None:

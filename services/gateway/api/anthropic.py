@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from services.gateway.anthropic import (
+from services.gateway.domain.anthropic import (
     COUNT_TOKENS_PATH,
     MESSAGES,
     MESSAGES_PATH,
@@ -13,11 +13,11 @@ from services.gateway.anthropic import (
     validate_messages,
 )
 from services.gateway.errors import GatewayError
-from services.gateway.exchange import authenticate, model_for
+from services.gateway.usecases.exchange import authenticate, model_for
 from services.gateway.metrics import NO_MODEL
-from services.gateway.proxy import Proxy, parse_object, read_body
-from services.gateway.upstream import content_type
-from services.gateway.wire import Answer, RawRequest, RawRoute, Whole, add_raw_route
+from services.gateway.usecases.proxy import Proxy, parse_object, read_body
+from services.gateway.adapters.upstream import content_type
+from services.gateway.api.wire import Answer, RawRequest, RawRoute, Whole, add_raw_route
 
 JSON = "application/json"
 

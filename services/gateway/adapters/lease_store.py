@@ -24,8 +24,8 @@ from nats.js.kv import KeyValue
 from contracts.streams import BUDGET_LEASES, BUDGET_LEASES_MAX_AGE_SECONDS
 from infra.follow import IDLE_HEARTBEAT_SECONDS
 from infra.kv import ensure_bucket
-from services.gateway import leases
-from services.gateway.leases import Grant, LeaseTable
+from services.gateway.domain import leases
+from services.gateway.domain.leases import Grant, LeaseTable
 
 log = structlog.get_logger(__name__)
 
