@@ -17,7 +17,6 @@ from typing import TypeVar
 import psycopg
 import structlog
 from nats.aio.client import Client
-from nats.aio.msg import Msg
 from nats.errors import Error as NatsError
 from nats.js.api import AckPolicy, ConsumerConfig, ConsumerInfo, DeliverPolicy
 from nats.js.errors import NotFoundError
@@ -28,7 +27,7 @@ from contracts.streams import USAGE
 from infra.database import Pool
 from infra.supervise import Backoff
 from services.ledger.decode import RequestRow, read_usage
-from services.ledger.pull import BatchPuller, stream_sequence
+from services.ledger.pull import BatchPuller, Delivery
 from services.ledger.rows import Batch, ZoneOf, oldest_kept_month, split, utc_everywhere
 from services.ledger.store import (
     DeadLetter,
@@ -45,7 +44,7 @@ DURABLE = "ledger"
 # dead-lettered. (A pool time-out is an OperationalError too.)
 TRANSIENT = (psycopg.OperationalError, psycopg.InterfaceError)
 T = TypeVar("T")
-Decoded = list[tuple[Msg, EventBase | RequestRow]]
+Decoded = list[tuple[Delivery, EventBase | RequestRow]]
 
 
 class UsageConsumer:
@@ -75,6 +74,7 @@ class UsageConsumer:
         self._zone_of = zone_of
         self._on_dead = on_dead
         self._partitions: set[date] = set()
+        self._puller = BatchPuller(nc, USAGE.name, DURABLE)
         self._target = 0
         self.last_sequence = 0
         self.caught_up = asyncio.Event()
@@ -88,7 +88,7 @@ class UsageConsumer:
         info = await self._bind()
         if info.num_pending == 0 and info.num_ack_pending == 0:
             self.caught_up.set()
-        puller = BatchPuller(self._nc, USAGE.name, DURABLE)
+        puller = self._puller = BatchPuller(self._nc, USAGE.name, DURABLE)
         await puller.start()
         try:
             await self._consume(puller)
@@ -117,7 +117,7 @@ class UsageConsumer:
     async def _consume(self, puller: BatchPuller) -> None:
         # The next batch is fetched and decoded while this one is written: Python parses
         # NATS messages while PostgreSQL writes, on separate cores. A failure stops both.
-        fetched: asyncio.Queue[tuple[list[Msg], Decoded, list[DeadLetter]] | None]
+        fetched: asyncio.Queue[tuple[list[Delivery], Decoded, list[DeadLetter]] | None]
         fetched = asyncio.Queue(maxsize=2)
         async with asyncio.TaskGroup() as group:
             group.create_task(self._fetch(puller, fetched))
@@ -126,7 +126,7 @@ class UsageConsumer:
     async def _fetch(
         self,
         puller: BatchPuller,
-        fetched: asyncio.Queue[tuple[list[Msg], Decoded, list[DeadLetter]] | None],
+        fetched: asyncio.Queue[tuple[list[Delivery], Decoded, list[DeadLetter]] | None],
     ) -> None:
         while True:
             try:
@@ -139,7 +139,7 @@ class UsageConsumer:
             await fetched.put((messages, *_decode(messages)) if messages else None)
 
     async def _ingest_fetched(
-        self, fetched: asyncio.Queue[tuple[list[Msg], Decoded, list[DeadLetter]] | None]
+        self, fetched: asyncio.Queue[tuple[list[Delivery], Decoded, list[DeadLetter]] | None]
     ) -> None:
         while True:
             batch = await fetched.get()
@@ -148,7 +148,9 @@ class UsageConsumer:
             else:
                 await self.ingest(*batch)
 
-    async def ingest(self, messages: list[Msg], decoded: Decoded, dead: list[DeadLetter]) -> None:
+    async def ingest(
+        self, messages: list[Delivery], decoded: Decoded, dead: list[DeadLetter]
+    ) -> None:
         """Write the decoded events, retrying until committed, then ack every message.
 
         A message that cannot be stored (unreadable, or refused by PostgreSQL) becomes a dead
@@ -169,11 +171,8 @@ class UsageConsumer:
                 self._on_dead(len(dead))
         if self._on_written is not None:
             self._on_written(written, batch)
-        sequences = [stream_sequence(msg) for msg in messages]
-        dead_sequences = {letter.sequence for letter in dead}
-        for msg, sequence in zip(messages, sequences, strict=True):
-            await (msg.term() if sequence in dead_sequences else msg.ack())
-        self.last_sequence = max(sequences)
+        await self._puller.settle(messages, {letter.sequence for letter in dead})
+        self.last_sequence = max(delivery.sequence for delivery in messages)
         if self.last_sequence >= self._target:
             self.caught_up.set()
 
@@ -228,7 +227,7 @@ class UsageConsumer:
             self._partitions |= missing
 
 
-def _decode(messages: list[Msg]) -> tuple[Decoded, list[DeadLetter]]:
+def _decode(messages: list[Delivery]) -> tuple[Decoded, list[DeadLetter]]:
     decoded: Decoded = []
     dead: list[DeadLetter] = []
     for msg in messages:
@@ -241,5 +240,5 @@ def _decode(messages: list[Msg]) -> tuple[Decoded, list[DeadLetter]]:
     return decoded, dead
 
 
-def _dead_letter(msg: Msg, error: str) -> DeadLetter:
-    return DeadLetter(stream_sequence(msg), msg.subject, msg.data, error)
+def _dead_letter(msg: Delivery, error: str) -> DeadLetter:
+    return DeadLetter(msg.sequence, msg.subject.decode(errors="replace"), msg.data, error)
