@@ -19,13 +19,13 @@ from contracts.directory import Admin
 from contracts.events import Role
 from infra.database import migrate, open_pool
 from infra.embedded import EmbeddedPostgres
-from services.keys.adapters.catchup import Projector
 from services.keys.adapters.store import PostgresEventStore
 from services.keys.app import SQL_DIR
 from services.keys.domain.directory_diff import GroupRecord, SchoolRecord, Snapshot, UserRecord
 from services.keys.domain.projection import ReadModel
 from services.keys.usecases.context import Context
 from services.keys.usecases.imports import import_directory
+from services.keys.usecases.projector import Projector
 
 
 def snapshot(students: int) -> Snapshot:

@@ -24,7 +24,7 @@ from infra.messaging import close as close_nats
 from infra.messaging import connect, ensure_streams
 from infra.observability import Readiness, health_router
 from infra.problems import install_problem_handlers
-from services.keys.adapters.catchup import Projector
+from services.keys.adapters.listen import follow as listen_for_writes
 from services.keys.adapters.relay import Relay
 from services.keys.adapters.sheets import nats_documents
 from services.keys.adapters.store import PostgresEventStore
@@ -34,6 +34,7 @@ from services.keys.domain.projection import ReadModel
 from services.keys.runtime import KeysRuntime
 from services.keys.settings import KeysSettings
 from services.keys.usecases.context import Context
+from services.keys.usecases.projector import Projector
 from services.keys.usecases.renewal import run_schedule
 from services.keys.usecases.roster_schedule import run_roster_schedule
 from services.keys.web.mount import mount_console
@@ -111,7 +112,7 @@ async def open_keys(
     usage = await startup.open(Follower(js, USAGE, model.spend.apply).start(), Follower.stop)
     relay_stop, projector_stop = _asking(relay.stop, store), _asking(projector.stop, store)
     startup.start("keys-relay", relay.run, healthy=relay.caught_up, stop=relay_stop)
-    follow = partial(projector.follow, db_url)
+    follow = partial(listen_for_writes, projector, db_url)
     startup.start("keys-projection", follow, healthy=projector.caught_up, stop=projector_stop)
     _schedules(startup, settings, ctx)
     for name, event in (

@@ -12,7 +12,6 @@ import typer
 
 from infra.database import migrate, open_pool
 from infra.serve import DatabaseUrl, service_cli
-from services.keys.adapters.catchup import Projector
 from services.keys.adapters.store import PostgresEventStore
 from services.keys.app import SQL_DIR, create_app, make_context
 from services.keys.domain.projection import ReadModel
@@ -20,6 +19,7 @@ from services.keys.errors import KeysError
 from services.keys.import_cli import OPERATOR, import_oneroster_file
 from services.keys.settings import KeysSettings
 from services.keys.usecases.admins import create_admin, revoke_admin
+from services.keys.usecases.projector import Projector
 
 app = service_cli(KeysSettings, create_app)
 

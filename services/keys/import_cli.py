@@ -8,13 +8,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from contracts.directory import Admin
 from infra.database import migrate, open_pool
-from services.keys.adapters.catchup import Projector
 from services.keys.adapters.oneroster import read_zip, to_snapshot
 from services.keys.adapters.store import PostgresEventStore
 from services.keys.app import SQL_DIR, make_context
 from services.keys.domain.projection import ReadModel
 from services.keys.settings import KeysSettings
 from services.keys.usecases.imports import ImportResult, import_directory
+from services.keys.usecases.projector import Projector
 
 # The operator at the terminal holds the database credentials: every school is in scope.
 OPERATOR = Admin("cli", "command line", None)

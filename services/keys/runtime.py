@@ -10,10 +10,10 @@ from nats.js import JetStreamContext
 from infra.database import Pool
 from infra.follow import Follower
 from services.keys.adapters.relay import Relay
-from services.keys.adapters.sheets import Documents
 from services.keys.adapters.store import PostgresEventStore
 from services.keys.settings import KeysSettings
 from services.keys.usecases.context import Context
+from services.keys.usecases.documents import Documents
 
 
 @dataclass(frozen=True)

@@ -19,8 +19,8 @@ class KeysSettings(ServiceSettings):
     max_budget_usd: Decimal = Decimal("1000")
     gateway_base_url: str = "http://127.0.0.1:8100/v1"
     render_timeout_seconds: float = 60.0
-    # Printed in the Aider/OpenCode setup lines; "demo" is the gateway's built-in model, so
-    # the sheets of a fresh `aischool up` work as printed.
+    # Printed in the setup lines of every tool (Aider, OpenCode, Claude Code, Codex CLI); "demo"
+    # is the gateway's built-in model, so the sheets of a fresh `aischool up` work as printed.
     default_model: str = Field("demo", pattern=MODEL_NAME)
     # OneRoster has no time zones: schools new to the directory get this one.
     default_time_zone: str = "UTC"

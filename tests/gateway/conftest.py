@@ -20,10 +20,11 @@ from nats.js import JetStreamContext
 from contracts.apikeys import generate_key, hash_secret, key_hint
 from contracts.codec import decode, encode, headers, subject
 from contracts.events import EventBase, KeyIssued, Renewal, RequestMetered, Role, SchoolRecorded
-from contracts.streams import USAGE
+from contracts.streams import KEYS, USAGE
 from services.gateway.app import create_app
 from services.gateway.settings import GatewaySettings
 from tests.fakes.upstream import FakeUpstream, ServerThread
+from tests.positions import gateway_sequence, reach
 
 SECRET = "gateway-test-secret"
 SCHOOL = "school-ams"
@@ -47,6 +48,9 @@ output_usd_per_million = 100
 """
 UPSTREAM_SECRET = "upstream-secret-never-shown"
 ISSUED_KEYS: list[str] = []
+# The replicas running in this process: a published key is in each of their projections
+# before ``issue_key`` returns.
+RUNNING: list[Gateway] = []
 
 
 def now() -> datetime:
@@ -90,7 +94,9 @@ async def issue_key(
         batch_id=None,
         issued_by="admin-1",
     )
-    await publish(js, event)
+    ack = await js.publish(subject(event), encode(event), headers=headers(event))
+    for gateway in RUNNING:
+        await reach(gateway_sequence(gateway.url, KEYS), ack.seq, what=f"{gateway.url}'s keys")
     return plaintext, event
 
 
@@ -135,6 +141,8 @@ class Gateway:
         for client in self.clients:
             await client.close()
         self.clients.clear()
+        if self in RUNNING:
+            RUNNING.remove(self)
         self.server.__exit__()
 
 
@@ -146,7 +154,9 @@ def start_gateway(settings: GatewaySettings) -> Gateway:
     while httpx.get(f"{server.url}/readyz").status_code != 200:
         assert time.monotonic() < deadline, "gateway never became ready"
         time.sleep(0.02)
-    return Gateway(server.url, settings, server, app)
+    gateway = Gateway(server.url, settings, server, app)
+    RUNNING.append(gateway)
+    return gateway
 
 
 @pytest.fixture

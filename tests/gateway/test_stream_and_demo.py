@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
 import openai
+import pytest
 from nats.js import JetStreamContext
 
 from services.gateway.stream import _events
 from services.gateway.tokens import estimate_tokens
 from tests.gateway.conftest import Gateway, issue_key, metered, start_gateway
+from tests.positions import reach
 
 
 async def pieces(*parts: bytes) -> AsyncIterator[bytes]:
@@ -50,11 +51,12 @@ async def test_demo_model_answers_with_real_token_counts(
     )
     streamed = "".join([c.choices[0].delta.content or "" async for c in stream if c.choices])
     assert streamed.endswith("again")
-    for _ in range(100):
-        events = await metered(js)
-        if len(events) == 2:
-            break
-        await asyncio.sleep(0.02)
+
+    async def count() -> int:
+        return len(await metered(js))
+
+    await reach(count, 2, what="the two requests' RequestMetered in USAGE")
+    events = await metered(js)
     assert [e.estimated for e in events] == [False, False]
     assert events[1].completion_tokens == estimate_tokens(streamed)
     embedding = await client.embeddings.create(model="demo", input="abc")
@@ -66,9 +68,6 @@ async def test_demo_model_is_refused_to_an_unknown_key(
 ) -> None:
     gateway = start_gateway(make_settings(models_file=None))
     gateways.append(gateway)
-    try:
+    with pytest.raises(openai.AuthenticationError) as refused:
         await gateway.client("sk-nope", max_retries=0).models.list()
-    except openai.AuthenticationError as exc:
-        assert exc.code == "invalid_api_key"
-    else:
-        raise AssertionError("accepted")
+    assert refused.value.code == "invalid_api_key"

@@ -20,7 +20,6 @@ from infra.database import migrate, open_pool
 from infra.lifespan import runtime_of
 from services.documents.app import create_app as create_documents
 from services.documents.settings import DocumentsSettings
-from services.keys.adapters.catchup import Projector
 from services.keys.adapters.memory import MemoryEventStore
 from services.keys.adapters.store import PostgresEventStore
 from services.keys.api.directory import snapshot_of
@@ -33,6 +32,7 @@ from services.keys.usecases.admins import create_admin
 from services.keys.usecases.context import Context
 from services.keys.usecases.imports import import_directory
 from services.keys.usecases.ports import EventStore
+from services.keys.usecases.projector import Projector
 
 SECRET = "keys-test-secret"
 

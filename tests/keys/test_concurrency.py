@@ -7,10 +7,10 @@ import dataclasses
 from decimal import Decimal
 
 from contracts.events import KeyIssued, Renewal
-from services.keys.adapters.catchup import Projector
 from services.keys.domain.projection import ReadModel
 from services.keys.errors import Conflict
 from services.keys.usecases.keys import KeySpec, issue_key
+from services.keys.usecases.projector import Projector
 from tests.keys.conftest import ROOT, UseCases
 
 

@@ -12,9 +12,9 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from contracts.events import BudgetRenewed, Renewal
-from services.keys.adapters.catchup import Projector
 from services.keys.domain.projection import ReadModel
 from services.keys.usecases.keys import KeySpec, issue_key, revoke_key
+from services.keys.usecases.projector import Projector
 from services.keys.usecases.renewal import renew_due
 from tests.keys.conftest import ROOT, UseCases
 

@@ -11,9 +11,9 @@ from fastapi import FastAPI
 
 from contracts.directory import Directory, EnrolmentDates
 from contracts.events import KeyRevoked, StudentUnenrolled
-from services.keys.adapters.catchup import Projector
 from services.keys.domain.projection import ReadModel
 from services.keys.domain.roster_rules import next_bound
+from services.keys.usecases.projector import Projector
 from services.keys.usecases.roster_schedule import SCHEDULE, apply_roster_dates
 from tests.keys.conftest import Keys
 from tests.keys.roster import import_zip, roster_zip

@@ -53,8 +53,8 @@ ModelName = Annotated[
     str,
     Field(
         pattern=MODEL_NAME,
-        description="The gateway model named in the printed Aider/OpenCode setup lines; "
-        "default: the service's AISCHOOL_DEFAULT_MODEL",
+        description="The gateway model named in the printed setup lines (Aider, OpenCode, "
+        "Claude Code, Codex CLI); default: the service's AISCHOOL_DEFAULT_MODEL",
         examples=["demo"],
     ),
 ]

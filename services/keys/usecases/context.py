@@ -9,11 +9,11 @@ from decimal import Decimal
 from typing import TypeVar
 
 from contracts.events import EventBase
-from services.keys.adapters.catchup import Projector
 from services.keys.domain.keys import NewId
 from services.keys.domain.projection import ReadModel
 from services.keys.errors import Busy
 from services.keys.usecases.ports import ConcurrencyError, StreamAppend
+from services.keys.usecases.projector import Projector
 
 T = TypeVar("T")
 ATTEMPTS = 5

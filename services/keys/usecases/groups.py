@@ -8,12 +8,12 @@ from datetime import datetime
 
 from contracts.directory import Admin, Group, User
 from contracts.events import EventBase
-from services.keys.adapters.sheets import Renderer, document_request
 from services.keys.domain import confirm
 from services.keys.domain.keys import KeyState, NoKey, RevokeKey, decide, why_no_key
 from services.keys.domain.scope import visible_group
 from services.keys.errors import Conflict, KeysError
 from services.keys.usecases.context import Context, key_appends, with_retries
+from services.keys.usecases.documents import Renderer, document_request
 from services.keys.usecases.keys import KeySpec, NewKey, append_issues, new_key_command
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from contracts.directory import Admin
-from services.keys.adapters.sheets import Renderer, document_request
 from services.keys.domain.keys import KeyState, decide
 from services.keys.usecases.context import Context
+from services.keys.usecases.documents import Renderer, document_request
 from services.keys.usecases.keys import KeySpec, commit_key, prepare_key
 
 

@@ -1,12 +1,10 @@
-"""Keep the read model at the event store's head: after our appends and on NOTIFY."""
+"""The read model kept at the event store's head: caught up after our appends (and, by the
+adapter in ``adapters/listen.py``, on every NOTIFY of another writer). No I/O of its own."""
 
 from __future__ import annotations
 
 import asyncio
 
-import psycopg
-
-from services.keys.adapters.store import NOTIFY_CHANNEL
 from services.keys.domain.projection import ReadModel
 from services.keys.usecases.ports import EventStore
 
@@ -26,6 +24,11 @@ class Projector:
         """Ask ``follow()`` to return within about a second."""
         self._stopping.set()
 
+    @property
+    def stopping(self) -> bool:
+        """True once ``stop()`` was called."""
+        return self._stopping.is_set()
+
     async def catch_up(self) -> int:
         """Apply every event committed after the model's position; return the new position."""
         async with self._lock:
@@ -38,17 +41,3 @@ class Projector:
                 if len(batch) < self._batch_size:
                     self.caught_up.set()
                     return self.model.position
-
-    async def follow(self, database_url: str) -> None:
-        """Catch up whenever another writer (another replica, the CLI) commits; poll each 1 s.
-
-        A PostgreSQL error ends it: run it under ``infra.supervise``, which logs, turns
-        ``caught_up`` (readiness) off and runs it again."""
-        if self._stopping.is_set():
-            return
-        async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as listener:
-            await listener.execute(f"LISTEN {NOTIFY_CHANNEL}")
-            while not self._stopping.is_set():
-                await self.catch_up()
-                async for _ in listener.notifies(timeout=1.0, stop_after=1):
-                    pass
