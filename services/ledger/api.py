@@ -23,7 +23,14 @@ from services.ledger.deps import (
     scoped,
 )
 from services.ledger.errors import InvalidParameter, LedgerError, NotFound
-from services.ledger.negotiate import CSV_RESPONSE, CsvDialect, Dialect, csv_response, wants_csv
+from services.ledger.negotiate import (
+    CSV_RESPONSE,
+    CsvDialect,
+    Dialect,
+    csv_response,
+    json_response,
+    wants_csv,
+)
 from services.ledger.paging import Order, SortBy
 from services.ledger.queries import Dimension
 from services.ledger.reconcile import reconciliation
@@ -111,7 +118,9 @@ async def usage_report(
         lines = [*rows, {columns[0]: "total", **total}] if total_row else rows
         return csv_response(lines, columns, f"usage-by-{dimension}", csv_dialect)
     listing = {"count": count, "offset": offset, "limit": limit}
-    return {"by": dimension, **question.answer(), **listing, "rows": rows, "total": total}
+    return json_response(
+        {**question.answer(), "by": dimension, **listing, "rows": rows, "total": total}
+    )
 
 
 async def _with_budgets(runtime: LedgerRuntime, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -10,6 +10,7 @@ fetch and pydantic's validation were most of the CPU an event cost.
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Awaitable, Callable
 from datetime import date
 from typing import TypeVar
@@ -17,7 +18,6 @@ from typing import TypeVar
 import psycopg
 import structlog
 from nats.aio.client import Client
-from nats.aio.msg import Msg
 from nats.errors import Error as NatsError
 from nats.js.api import AckPolicy, ConsumerConfig, ConsumerInfo, DeliverPolicy
 from nats.js.errors import NotFoundError
@@ -28,7 +28,8 @@ from contracts.streams import USAGE
 from infra.database import Pool
 from infra.supervise import Backoff
 from services.ledger.decode import RequestRow, read_usage
-from services.ledger.pull import BatchPuller, stream_sequence
+from services.ledger.inorder import InOrder
+from services.ledger.pull import BatchPuller, Delivery
 from services.ledger.rows import Batch, ZoneOf, oldest_kept_month, split, utc_everywhere
 from services.ledger.store import (
     DeadLetter,
@@ -45,7 +46,8 @@ DURABLE = "ledger"
 # dead-lettered. (A pool time-out is an OperationalError too.)
 TRANSIENT = (psycopg.OperationalError, psycopg.InterfaceError)
 T = TypeVar("T")
-Decoded = list[tuple[Msg, EventBase | RequestRow]]
+Decoded = list[tuple[Delivery, EventBase | RequestRow]]
+Fetched = tuple[list[Delivery], Decoded, list[DeadLetter]]
 
 
 class UsageConsumer:
@@ -59,6 +61,7 @@ class UsageConsumer:
         today: Callable[[], date],
         retention_months: int = 0,
         batch_size: int = 1000,
+        writers: int = 2,
         ack_wait: float = 15,
         on_written: Callable[[Written, Batch], None] | None = None,
         zone_of: ZoneOf = utc_everywhere,
@@ -70,11 +73,13 @@ class UsageConsumer:
         self._today = today
         self._retention_months = retention_months
         self._batch_size = batch_size
+        self._writers = writers
         self._ack_wait = ack_wait
         self._on_written = on_written
         self._zone_of = zone_of
         self._on_dead = on_dead
         self._partitions: set[date] = set()
+        self._puller = BatchPuller(nc, USAGE.name, DURABLE)
         self._target = 0
         self.last_sequence = 0
         self.caught_up = asyncio.Event()
@@ -88,7 +93,7 @@ class UsageConsumer:
         info = await self._bind()
         if info.num_pending == 0 and info.num_ack_pending == 0:
             self.caught_up.set()
-        puller = BatchPuller(self._nc, USAGE.name, DURABLE)
+        puller = self._puller = BatchPuller(self._nc, USAGE.name, DURABLE)
         await puller.start()
         try:
             await self._consume(puller)
@@ -115,18 +120,22 @@ class UsageConsumer:
         return created
 
     async def _consume(self, puller: BatchPuller) -> None:
-        # The next batch is fetched and decoded while this one is written: Python parses
-        # NATS messages while PostgreSQL writes, on separate cores. A failure stops both.
-        fetched: asyncio.Queue[tuple[list[Msg], Decoded, list[DeadLetter]] | None]
-        fetched = asyncio.Queue(maxsize=2)
+        # The next batch is fetched and decoded while earlier ones are written, and
+        # ``writers`` batches are written at once, each in its own transaction: Python parses
+        # NATS messages, PostgreSQL writes one batch and flushes another's commit, all at the
+        # same time. Progress (last_sequence, caught_up) still moves in fetch order.
+        fetched: asyncio.Queue[tuple[int, Fetched | None]] = asyncio.Queue(self._writers + 1)
+        order = InOrder()
         async with asyncio.TaskGroup() as group:
-            group.create_task(self._fetch(puller, fetched))
-            group.create_task(self._ingest_fetched(fetched))
+            group.create_task(self._fetch(puller, fetched, order))
+            for _ in range(self._writers):
+                group.create_task(self._ingest_fetched(fetched, order))
 
     async def _fetch(
         self,
         puller: BatchPuller,
-        fetched: asyncio.Queue[tuple[list[Msg], Decoded, list[DeadLetter]] | None],
+        fetched: asyncio.Queue[tuple[int, Fetched | None]],
+        order: InOrder,
     ) -> None:
         while True:
             try:
@@ -136,20 +145,31 @@ class UsageConsumer:
                 await asyncio.sleep(0.5)
                 continue
             # Nothing waiting (the request expired, or the server had no messages): None.
-            await fetched.put((messages, *_decode(messages)) if messages else None)
+            batch = (messages, *_decode(messages)) if messages else None
+            await fetched.put((order.ticket(), batch))
 
     async def _ingest_fetched(
-        self, fetched: asyncio.Queue[tuple[list[Msg], Decoded, list[DeadLetter]] | None]
+        self, fetched: asyncio.Queue[tuple[int, Fetched | None]], order: InOrder
     ) -> None:
         while True:
-            batch = await fetched.get()
+            ticket, batch = await fetched.get()
             if batch is None:
-                self.caught_up.set()  # nothing was waiting, and all fetched before is written
+                # Nothing was waiting: caught up once all fetched before is written.
+                order.finish(ticket, self.caught_up.set)
             else:
-                await self.ingest(*batch)
+                last = await self.ingest(*batch)
+                order.finish(ticket, functools.partial(self._advance, last))
 
-    async def ingest(self, messages: list[Msg], decoded: Decoded, dead: list[DeadLetter]) -> None:
-        """Write the decoded events, retrying until committed, then ack every message.
+    def _advance(self, last: int) -> None:
+        self.last_sequence = last
+        if last >= self._target:
+            self.caught_up.set()
+
+    async def ingest(
+        self, messages: list[Delivery], decoded: Decoded, dead: list[DeadLetter]
+    ) -> int:
+        """Write the decoded events, retrying until committed, then ack every message;
+        return the batch's last stream sequence.
 
         A message that cannot be stored (unreadable, or refused by PostgreSQL) becomes a dead
         letter, is terminated and counted; the rest of its batch is written all the same."""
@@ -169,13 +189,8 @@ class UsageConsumer:
                 self._on_dead(len(dead))
         if self._on_written is not None:
             self._on_written(written, batch)
-        sequences = [stream_sequence(msg) for msg in messages]
-        dead_sequences = {letter.sequence for letter in dead}
-        for msg, sequence in zip(messages, sequences, strict=True):
-            await (msg.term() if sequence in dead_sequences else msg.ack())
-        self.last_sequence = max(sequences)
-        if self.last_sequence >= self._target:
-            self.caught_up.set()
+        await self._puller.settle(messages, {letter.sequence for letter in dead})
+        return max(delivery.sequence for delivery in messages)
 
     async def _until_committed(self, write: Callable[[], Awaitable[T]]) -> T:
         backoff = Backoff()
@@ -228,7 +243,7 @@ class UsageConsumer:
             self._partitions |= missing
 
 
-def _decode(messages: list[Msg]) -> tuple[Decoded, list[DeadLetter]]:
+def _decode(messages: list[Delivery]) -> tuple[Decoded, list[DeadLetter]]:
     decoded: Decoded = []
     dead: list[DeadLetter] = []
     for msg in messages:
@@ -241,5 +256,5 @@ def _decode(messages: list[Msg]) -> tuple[Decoded, list[DeadLetter]]:
     return decoded, dead
 
 
-def _dead_letter(msg: Msg, error: str) -> DeadLetter:
-    return DeadLetter(stream_sequence(msg), msg.subject, msg.data, error)
+def _dead_letter(msg: Delivery, error: str) -> DeadLetter:
+    return DeadLetter(msg.sequence, msg.subject.decode(errors="replace"), msg.data, error)
