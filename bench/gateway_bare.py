@@ -3,9 +3,10 @@
 Same server (``infra.serve.run``: uvicorn with the gateway's settings and logging), the
 framework the gateway had before it served its forwarding POSTs itself (``wire.py``): a
 FastAPI app with a plain route and the ``DirectRoutes`` dispatch, kept as the first round
-measured it (docs/benchmarks.md); same client (``services.gateway.adapters.upstream.Upstream``: httpx
-on aiohttp's engine, the same pool, a stream read as the gateway reads it): no key, no
-admission, no metering, the body forwarded as it came, a stream relayed as it arrives.
+measured it (docs/benchmarks.md); same client
+(``services.gateway.adapters.upstream.Upstream``: httpx on aiohttp's engine, the same pool, a
+stream read as the gateway reads it): no key, no admission, no metering, the body forwarded as
+it came, a stream relayed as it arrives.
 ``bench/gateway_floor.py`` runs it beside the gateway.
 
     AISCHOOL_MODELS_FILE=models.toml ... .venv/bin/python -m bench.gateway_bare
@@ -25,12 +26,12 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from infra.serve import run
+from services.gateway.adapters.request_log import quiet_per_request_loggers
+from services.gateway.adapters.upstream import Upstream
 from services.gateway.api.openai import error_response
 from services.gateway.app import NO_TELEMETRY, load_models
 from services.gateway.errors import GatewayError
-from services.gateway.adapters.request_log import quiet_per_request_loggers
 from services.gateway.settings import GatewaySettings
-from services.gateway.adapters.upstream import Upstream
 
 PATH = "/chat/completions"
 Handler = Callable[[Request], Awaitable[Response]]

@@ -22,27 +22,28 @@ from infra.lifespan import Startup, lifespan
 from infra.messaging import close as close_nats
 from infra.messaging import connect, ensure_streams
 from infra.observability import Readiness, health_router
-from services.gateway.api.anthropic import install_anthropic_routes
-from services.gateway.api.openai import install_error_handlers, install_openai_routes
-from services.gateway.domain.budget import Budgets
-from services.gateway.domain.chats import ChatTracker
-from services.gateway.usecases.exchange import State
 from services.gateway.adapters.journal import Journal
 from services.gateway.adapters.journal import recover as recover_journal
 from services.gateway.adapters.lease_keeper import LeaseKeeper, LeaseTiming
 from services.gateway.adapters.lease_store import LeaseStore
-from services.gateway.domain.limits import Limit, RateLimiter
 from services.gateway.adapters.metering import Meter, own_settled
-from services.gateway.metrics import GatewayMetrics, StateCollector
-from services.gateway.domain.pricing import Model, demo_model, parse_models
-from services.gateway.domain.projection import KeyProjection
-from services.gateway.usecases.proxy import Proxy
 from services.gateway.adapters.publisher import BatchPublisher
 from services.gateway.adapters.request_log import quiet_per_request_loggers
-from services.gateway.settings import GatewaySettings
 from services.gateway.adapters.spool import Spool
 from services.gateway.adapters.upstream import Upstream
-from services.gateway.api.wire import GatewayApp
+from services.gateway.adapters.wire import GatewayApp
+from services.gateway.api.anthropic import install_anthropic_routes
+from services.gateway.api.openai import install_error_handlers, install_openai_routes
+from services.gateway.domain.budget import Budgets
+from services.gateway.domain.chats import ChatTracker
+from services.gateway.domain.limits import Limit, RateLimiter
+from services.gateway.domain.pricing import Model, demo_model, parse_models
+from services.gateway.domain.projection import KeyProjection
+from services.gateway.metrics import GatewayMetrics, StateCollector
+from services.gateway.runtime import GatewayRuntime
+from services.gateway.settings import GatewaySettings
+from services.gateway.usecases.exchange import State
+from services.gateway.usecases.proxy import Proxy
 
 log = structlog.get_logger(__name__)
 NO_TELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
@@ -160,18 +161,6 @@ class Parts:
         """A ``KEYS`` event into the key projection and the budgets."""
         self.projection.apply(event)
         self.budgets.apply(event)
-
-
-@dataclass(frozen=True)
-class GatewayRuntime:
-    """The running gateway: what its lifespan opened, typed (``runtime_of(app, ...)``)."""
-
-    settings: GatewaySettings
-    nc: Client
-    meter: Meter
-    state: State
-    proxy: Proxy
-    followers: dict[str, Follower]
 
 
 def _parts(settings: GatewaySettings) -> Parts:
@@ -301,8 +290,6 @@ async def open_gateway(parts: Parts, startup: Startup) -> GatewayRuntime:
     upstream.start()  # Google access tokens, fetched ahead of expiry
     chats = ChatTracker(uuid.uuid4, settings.max_chats_per_key)
     proxy = Proxy(state, upstream, chats, parts.metrics, settings.max_request_bytes)
-    # api.py and anthropic_api.py read the proxy straight from app.state on the hot path.
-    startup.app.state.proxy = proxy
     await _open_leases(parts, startup, nc, state)
     followers = await _follow(parts, startup, js, chats)
     _expose_metering(parts.collector, meter, followers)

@@ -7,8 +7,8 @@ from decimal import Decimal
 import pytest
 
 from services.gateway.domain import anthropic, responses
-from services.gateway.errors import ModelNotFound
 from services.gateway.domain.pricing import ModelsConfigError, Usage, demo_model, parse_models
+from services.gateway.errors import ModelNotFound
 
 MODELS = """
 [models.claude]

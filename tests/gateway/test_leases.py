@@ -1,4 +1,5 @@
-"""The budget lease rule (services/gateway/domain/leases.py): replicas never grant past the budget."""
+"""The budget lease rule (services/gateway/domain/leases.py): replicas never grant past the
+budget."""
 
 from __future__ import annotations
 

@@ -121,6 +121,7 @@ async def test_a_replica_cut_off_from_nats_serves_within_its_lease_and_refuses_b
     client = gateway.client(key, max_retries=0)
     await client.chat.completions.create(**CHAT)  # takes the key's lease
     lease = gateway.proxy.state.budgets.account(issued.key_id).lease
+    assert lease is not None
     await asyncio.to_thread(nats_server.stop)
     try:
         served = 0

@@ -8,8 +8,8 @@ import openai
 import pytest
 from nats.js import JetStreamContext
 
-from services.gateway.usecases.stream import _split
 from services.gateway.domain.tokens import estimate_tokens
+from services.gateway.usecases.stream import _split
 from tests.gateway.conftest import Gateway, issue_key, metered, start_gateway
 from tests.positions import reach
 

@@ -1,6 +1,6 @@
 """Concurrent batch writes: the ledger's position moves in fetch order, not commit order."""
 
-from services.ledger.inorder import InOrder
+from services.ledger.domain.inorder import InOrder
 
 
 def test_a_later_batch_committed_first_waits_for_the_earlier_one() -> None:

@@ -24,8 +24,8 @@ from google.auth.transport.requests import Request as GoogleRequest
 from google.oauth2 import service_account
 
 from infra.supervise import Backoff
-from services.gateway.errors import UpstreamUnavailable
 from services.gateway.domain.pricing import ModelsConfigError
+from services.gateway.errors import UpstreamUnavailable
 
 log = structlog.get_logger(__name__)
 

@@ -25,12 +25,12 @@ from uuid import UUID
 
 import structlog
 
+from services.gateway.adapters.lease_store import Contended, LeaseStore, Unreachable
 from services.gateway.domain import leases
 from services.gateway.domain.budget import Budgets, LocalLease
-from services.gateway.errors import RateLimited
-from services.gateway.adapters.lease_store import Contended, LeaseStore, Unreachable
 from services.gateway.domain.leases import Grant, LeaseTable
 from services.gateway.domain.projection import KeyRecord
+from services.gateway.errors import RateLimited
 
 log = structlog.get_logger(__name__)
 

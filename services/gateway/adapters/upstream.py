@@ -26,11 +26,11 @@ from httpx_aiohttp import AiohttpTransport
 from httpx_aiohttp.transport import AiohttpResponseStream, map_aiohttp_exceptions
 
 from services.gateway.adapters.demo import demo_app
-from services.gateway.errors import UpstreamTimeout, UpstreamUnavailable
 from services.gateway.adapters.google_tokens import EXTENSION, AccessTokens, GoogleAuth
 from services.gateway.domain.kinds import AZURE, GOOGLE, VERTEX_ANTHROPIC, upstream_url
 from services.gateway.domain.kinds import vertex_anthropic_request as vertex_anthropic
 from services.gateway.domain.pricing import DEMO_BASE_URL, Model
+from services.gateway.errors import UpstreamTimeout, UpstreamUnavailable
 
 ANTHROPIC_VERSION = "2023-06-01"
 IDENTITY = ("identity", "")

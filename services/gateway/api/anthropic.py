@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from fastapi import FastAPI
 
+from services.gateway.adapters.upstream import content_type
+from services.gateway.adapters.wire import Answer, RawRequest, RawRoute, Whole, add_raw_route
 from services.gateway.domain.anthropic import (
     COUNT_TOKENS_PATH,
     MESSAGES,
@@ -13,11 +17,10 @@ from services.gateway.domain.anthropic import (
     validate_messages,
 )
 from services.gateway.errors import GatewayError
-from services.gateway.usecases.exchange import authenticate, model_for
 from services.gateway.metrics import NO_MODEL
+from services.gateway.runtime import proxy_of
+from services.gateway.usecases.exchange import authenticate, model_for
 from services.gateway.usecases.proxy import Proxy, parse_object, read_body
-from services.gateway.adapters.upstream import content_type
-from services.gateway.api.wire import Answer, RawRequest, RawRoute, Whole, add_raw_route
 
 JSON = "application/json"
 
@@ -25,9 +28,9 @@ JSON = "application/json"
 def install_anthropic_routes(app: FastAPI) -> None:
     """The Messages API (Claude Code, the anthropic SDK) on the gateway's keys and budgets,
     served by the forwarding routes' own ASGI (``wire.py``)."""
-    messages = RawRoute(app, _messages, _enveloped)
+    messages = RawRoute(partial(proxy_of, app), _messages, _enveloped)
     add_raw_route(app, f"/v1{MESSAGES_PATH}", messages)
-    count = RawRoute(app, _count_tokens, _enveloped)
+    count = RawRoute(partial(proxy_of, app), _count_tokens, _enveloped)
     add_raw_route(app, f"/v1{COUNT_TOKENS_PATH}", count)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 
 import orjson
@@ -10,17 +11,18 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from services.gateway.adapters.wire import Answer, RawRequest, RawRoute, Whole, add_raw_route
+from services.gateway.adapters.wire import Handler as RawHandler
 from services.gateway.domain.codex import codex_config
 from services.gateway.domain.dialect import Dialect
-from services.gateway.errors import GatewayError, NotFound
-from services.gateway.usecases.exchange import authenticate
 from services.gateway.domain.key_info import key_info
-from services.gateway.metrics import NO_MODEL
 from services.gateway.domain.opencode import opencode_config, public_base_url
-from services.gateway.usecases.proxy import Proxy
 from services.gateway.domain.responses import RESPONSES, RESPONSES_PATH
-from services.gateway.api.wire import Answer, RawRequest, RawRoute, Whole, add_raw_route
-from services.gateway.api.wire import Handler as RawHandler
+from services.gateway.errors import GatewayError, NotFound
+from services.gateway.metrics import NO_MODEL
+from services.gateway.runtime import proxy_of
+from services.gateway.usecases.exchange import authenticate
+from services.gateway.usecases.proxy import Proxy
 
 MODELS_PATH = "/models"
 OPENCODE_PATH = "/opencode.json"
@@ -69,8 +71,7 @@ def _model_entry(name: str) -> dict[str, Any]:
 
 
 def _proxy(request: Request) -> Proxy:
-    proxy: Proxy = request.app.state.proxy
-    return proxy
+    return proxy_of(request.app)
 
 
 def install_openai_routes(app: FastAPI) -> None:
@@ -83,9 +84,11 @@ def install_openai_routes(app: FastAPI) -> None:
     FastAPI's dependency and validation machinery would only cost time.
     """
     for path in ("/chat/completions", "/completions", "/embeddings"):
-        forward = RawRoute(app, _forwarder(path), error_answer)
+        forward = RawRoute(partial(proxy_of, app), _forwarder(path), error_answer)
         add_raw_route(app, f"/v1{path}", forward)
-    responses = RawRoute(app, _forwarder(RESPONSES_PATH, RESPONSES), error_answer)
+    responses = RawRoute(
+        partial(proxy_of, app), _forwarder(RESPONSES_PATH, RESPONSES), error_answer
+    )
     add_raw_route(app, f"/v1{RESPONSES_PATH}", responses)
     app.add_route("/v1/models", _counted(MODELS_PATH, _models), methods=["GET"])
     app.add_route("/v1/models/{name:path}", _counted(MODELS_PATH, _model), methods=["GET"])

@@ -18,11 +18,11 @@ from typing import Any
 import orjson
 
 from services.gateway.domain.dialect import Dialect, reject_nul
-from services.gateway.errors import BadRequest, GatewayError
 from services.gateway.domain.kinds import ANTHROPIC_WIRE
 from services.gateway.domain.pricing import Model, Usage
 from services.gateway.domain.tokens import estimate_prompt_tokens, estimate_tokens
 from services.gateway.domain.validation import validate
+from services.gateway.errors import BadRequest, GatewayError
 
 MESSAGES_PATH = "/messages"
 COUNT_TOKENS_PATH = "/messages/count_tokens"

@@ -29,8 +29,8 @@ from contracts.events import (
 )
 from contracts.money import format_usd
 from contracts.periods import next_boundary, period_start
-from services.gateway.errors import InsufficientQuota, RateLimited
 from services.gateway.domain.projection import KeyRecord, ask_for_more, format_time
+from services.gateway.errors import InsufficientQuota, RateLimited
 
 
 @dataclass

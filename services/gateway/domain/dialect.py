@@ -11,10 +11,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from services.gateway.errors import BadRequest, ModelNotFound
 from services.gateway.domain.kinds import OPENAI_WIRE
 from services.gateway.domain.pricing import DEMO_KIND, Model, Usage
 from services.gateway.domain.validation import NUL
+from services.gateway.errors import BadRequest, ModelNotFound
 
 # (raw body, parsed body, model, output cap per answer) -> (upstream body, client wants usage)
 Prepare = Callable[[bytes, dict[str, Any], Model, "int | None"], tuple[bytes, bool]]

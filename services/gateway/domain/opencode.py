@@ -6,8 +6,8 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from services.gateway.errors import BadRequest
 from services.gateway.domain.pricing import Model
+from services.gateway.errors import BadRequest
 
 PROVIDER_ID = "aischool"
 # OpenCode replaces {env:NAME} with the variable when it loads the config, so the key

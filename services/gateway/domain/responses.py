@@ -15,10 +15,10 @@ from typing import Any
 import orjson
 
 from services.gateway.domain.dialect import Dialect, reject_nul
-from services.gateway.errors import BadRequest
 from services.gateway.domain.pricing import Model, Usage
 from services.gateway.domain.tokens import estimate_prompt_tokens, estimate_tokens
 from services.gateway.domain.validation import MAX_OUTPUT_TOKENS, validate
+from services.gateway.errors import BadRequest
 
 RESPONSES_PATH = "/responses"
 CAP_FIELD = "max_output_tokens"

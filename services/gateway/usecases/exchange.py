@@ -10,14 +10,14 @@ from uuid import UUID
 
 from contracts.apikeys import hash_secret, is_well_formed
 from contracts.events import ChatCreated, EventBase, RequestMetered
+from services.gateway.adapters.request_log import request_finished
 from services.gateway.domain.budget import Budgets, LeaseShort, Reservation
-from services.gateway.errors import InvalidApiKey, ModelNotFound, RateLimited, Starting
 from services.gateway.domain.limits import RateLimiter
 from services.gateway.domain.pricing import Model, Usage
 from services.gateway.domain.projection import KeyProjection, KeyRecord
-from services.gateway.adapters.request_log import request_finished
 from services.gateway.domain.tokens import estimate_prompt_tokens
 from services.gateway.domain.validation import choices
+from services.gateway.errors import InvalidApiKey, ModelNotFound, RateLimited, Starting
 
 KEY_HEADERS = ("api-key", "x-api-key")
 BUSY = (

@@ -9,18 +9,18 @@ from typing import Any
 
 import orjson
 
+from services.gateway.adapters.upstream import Upstream, content_type
+from services.gateway.adapters.wire import Answer, Incoming, Streamed, Whole
 from services.gateway.domain.chats import ChatTracker
 from services.gateway.domain.dialect import Dialect
-from services.gateway.errors import BadRequest, PayloadTooLarge, UpstreamTimeout
-from services.gateway.usecases.exchange import Exchange, State, authenticate, model_for
-from services.gateway.metrics import NO_MODEL, GatewayMetrics, Timing
 from services.gateway.domain.pricing import Model, Usage, usage_from
 from services.gateway.domain.projection import KeyRecord
-from services.gateway.usecases.stream import Relay
 from services.gateway.domain.tokens import estimate_prompt_tokens, estimate_tokens, generated_text
-from services.gateway.adapters.upstream import Upstream, content_type
 from services.gateway.domain.validation import validate
-from services.gateway.api.wire import Answer, Incoming, Streamed, Whole
+from services.gateway.errors import BadRequest, PayloadTooLarge, UpstreamTimeout
+from services.gateway.metrics import NO_MODEL, GatewayMetrics, Timing
+from services.gateway.usecases.exchange import Exchange, State, authenticate, model_for
+from services.gateway.usecases.stream import Relay
 
 CHAT_PATH = "/chat/completions"
 EMBEDDINGS_PATH = "/embeddings"

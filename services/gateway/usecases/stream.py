@@ -21,10 +21,10 @@ import httpx
 import orjson
 
 from services.gateway.domain.dialect import Dialect
-from services.gateway.usecases.exchange import Exchange
-from services.gateway.metrics import Timing
 from services.gateway.domain.pricing import Usage
 from services.gateway.domain.tokens import estimate_prompt_tokens, estimate_tokens
+from services.gateway.metrics import Timing
+from services.gateway.usecases.exchange import Exchange
 
 SEPARATORS = (b"\r\n\r\n", b"\n\n")
 # Usage comes only under a "usage" key that is not null (OpenAI sends "usage": null on every

@@ -9,7 +9,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from contracts.events import ChatCreated, EventBase, RequestMetered
-from services.ledger.decode import RequestRow, request_row
+from services.ledger.domain.decode import RequestRow, request_row
 
 # The raw row as decoded, then the school day the ledger gives it.
 REQUEST_COLUMNS = (*RequestRow._fields, "day")

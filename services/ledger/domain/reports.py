@@ -11,9 +11,8 @@ from typing import Any
 
 from contracts.events import Role
 from contracts.money import micro_to_usd
-from services.ledger.projection import KeysView
-from services.ledger.queries import Dimension
-from services.ledger.scope import Filters
+from services.ledger.domain.projection import KeysView
+from services.ledger.domain.scope import Dimension, Filters
 
 METRICS = (
     "requests",

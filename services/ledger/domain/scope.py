@@ -8,12 +8,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Literal
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
 from contracts.directory import Admin
+from services.ledger.domain.projection import KeysView
 from services.ledger.errors import InvalidParameter, NotFound
-from services.ledger.projection import KeysView
+
+# What a usage report is grouped by.
+Dimension = Literal["user", "key", "group", "school", "model", "day", "user_model", "group_day"]
 
 
 @dataclass(frozen=True)

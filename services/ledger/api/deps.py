@@ -7,26 +7,14 @@ from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
 from fastapi import Depends, Query, Request
-from nats.js import JetStreamContext
 
 from contracts.directory import Admin, Directory
 from infra.admin_auth import admin_dependency
-from infra.database import Pool
 from infra.lifespan import runtime_of
-from services.ledger import scope
+from services.ledger.domain import scope
+from services.ledger.domain.projection import KeysView
 from services.ledger.errors import InvalidParameter
-from services.ledger.projection import KeysView
-from services.ledger.settings import LedgerSettings
-
-
-@dataclass(frozen=True)
-class LedgerRuntime:
-    """What request handlers need, opened by the lifespan (``app.state.runtime``)."""
-
-    settings: LedgerSettings
-    pool: Pool
-    js: JetStreamContext
-    view: KeysView
+from services.ledger.runtime import LedgerRuntime
 
 
 def _runtime(request: Request) -> LedgerRuntime:

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from enum import StrEnum
 from typing import Any
 
-from services.ledger.queries import Dimension
+from services.ledger.domain.scope import Dimension
 
 
 class SortBy(StrEnum):

@@ -8,9 +8,9 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
-from services.ledger.deps import CurrentAdmin, Runtime
+from services.ledger.adapters.store import dead_letters
+from services.ledger.api.deps import CurrentAdmin, Runtime
 from services.ledger.errors import LedgerError
-from services.ledger.store import dead_letters
 
 router = APIRouter(tags=["operations"])
 

@@ -14,8 +14,8 @@ from uuid import UUID
 
 from contracts.money import micro_to_usd
 from contracts.periods import next_boundary
-from services.ledger.projection import KeyFacts, KeysView
-from services.ledger.scope import Filters
+from services.ledger.domain.projection import KeyFacts, KeysView
+from services.ledger.domain.scope import Filters
 
 BUDGET_COLUMNS = (
     "budget_usd",

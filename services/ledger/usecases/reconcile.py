@@ -22,9 +22,9 @@ from contracts.codec import UnknownEvent, decode
 from contracts.events import RequestMetered
 from contracts.streams import USAGE
 from infra.database import Pool
-from services.ledger.consumer import DURABLE
-from services.ledger.projection import KeysView
-from services.ledger.queries import totals_per_key
+from services.ledger.adapters.queries import totals_per_key
+from services.ledger.domain.projection import KeysView
+from services.ledger.usecases.ingest import DURABLE
 
 
 @dataclass

@@ -11,7 +11,7 @@ from psycopg import AsyncConnection, sql
 from psycopg.rows import DictRow
 
 from infra.database import Pool
-from services.ledger.rows import (
+from services.ledger.domain.rows import (
     CHAT_COLUMNS,
     REQUEST_COLUMNS,
     Batch,

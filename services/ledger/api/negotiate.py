@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import orjson
 from fastapi import Query, Request, Response
 
-from services.ledger.reports import to_csv
+from services.ledger.domain.reports import to_csv
 
 CSV_RESPONSE: dict[int | str, dict[str, Any]] = {
     200: {"content": {"text/csv": {}}, "description": "JSON, or CSV for Accept: text/csv"}

@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 from infra.database import Pool
-from services.ledger.rows import add_months, month_of
+from services.ledger.domain.rows import add_months, month_of
 
 # Past the end of a month in UTC, some schools are still in it (UTC-12 and later).
 _SCHOOL_DAY_MARGIN = timedelta(days=2)

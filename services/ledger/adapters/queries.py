@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
-from typing import Any, Literal
+from typing import Any
 from uuid import UUID
 
 from psycopg import AsyncConnection, sql
 from psycopg.rows import DictRow
 
 from infra.database import Pool
-from services.ledger.rows import add_months, month_of
-from services.ledger.scope import Filters, Period
-
-Dimension = Literal["user", "key", "group", "school", "model", "day", "user_model", "group_day"]
+from services.ledger.domain.rows import add_months, month_of
+from services.ledger.domain.scope import Dimension, Filters, Period
 
 # Columns a report groups by; a key fixes its user, school and group, so they cost nothing.
 GROUP_BY: dict[Dimension, tuple[str, ...]] = {

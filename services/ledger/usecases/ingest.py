@@ -27,17 +27,17 @@ from contracts.events import EventBase
 from contracts.streams import USAGE
 from infra.database import Pool
 from infra.supervise import Backoff
-from services.ledger.decode import RequestRow, read_usage
-from services.ledger.inorder import InOrder
-from services.ledger.pull import BatchPuller, Delivery
-from services.ledger.rows import Batch, ZoneOf, oldest_kept_month, split, utc_everywhere
-from services.ledger.store import (
+from services.ledger.adapters.pull import BatchPuller, Delivery
+from services.ledger.adapters.store import (
     DeadLetter,
     Written,
     ensure_partitions,
     record_dead_letters,
     write_batch,
 )
+from services.ledger.domain.decode import RequestRow, read_usage
+from services.ledger.domain.inorder import InOrder
+from services.ledger.domain.rows import Batch, ZoneOf, oldest_kept_month, split, utc_everywhere
 
 log = structlog.get_logger(__name__)
 

@@ -11,9 +11,9 @@ from typing import Any
 from uuid import UUID
 
 from contracts.money import micro_to_usd
+from services.ledger.domain.projection import KeysView
+from services.ledger.domain.reports import with_names
 from services.ledger.errors import InvalidParameter
-from services.ledger.projection import KeysView
-from services.ledger.reports import with_names
 
 LOG_COLUMNS = (
     "request_id",

@@ -10,9 +10,9 @@ import psycopg
 import structlog
 
 from infra.database import Pool
-from services.ledger.rows import months_to_create, oldest_kept_month
-from services.ledger.sealing import seal_months
-from services.ledger.store import drop_partitions_before, ensure_partitions
+from services.ledger.adapters.store import drop_partitions_before, ensure_partitions
+from services.ledger.domain.rows import months_to_create, oldest_kept_month
+from services.ledger.usecases.sealing import seal_months
 
 log = structlog.get_logger(__name__)
 

@@ -11,19 +11,18 @@ from fastapi.responses import JSONResponse
 
 from contracts.events import Role
 from infra.problems import problem
-from services.ledger import api_activity, budgets, paging, queries, reports, scope
-from services.ledger.deps import (
+from services.ledger.adapters import queries
+from services.ledger.api import activity as api_activity
+from services.ledger.api.deps import (
     CurrentAdmin,
     From,
-    LedgerRuntime,
     Limit,
     Runtime,
     To,
     refuse_unknown_query,
     scoped,
 )
-from services.ledger.errors import InvalidParameter, LedgerError, NotFound
-from services.ledger.negotiate import (
+from services.ledger.api.negotiate import (
     CSV_RESPONSE,
     CsvDialect,
     Dialect,
@@ -31,12 +30,15 @@ from services.ledger.negotiate import (
     json_response,
     wants_csv,
 )
-from services.ledger.paging import Order, SortBy
-from services.ledger.queries import Dimension
-from services.ledger.reconcile import reconciliation
-from services.ledger.schemas import ChatRow, Reconciliation, RequestRow, UsageReport
+from services.ledger.api.schemas import ChatRow, Reconciliation, RequestRow, UsageReport
+from services.ledger.domain import budgets, paging, reports, scope
+from services.ledger.domain.paging import Order, SortBy
+from services.ledger.domain.scope import Dimension
+from services.ledger.errors import InvalidParameter, LedgerError, NotFound
+from services.ledger.runtime import LedgerRuntime
+from services.ledger.usecases.reconcile import reconciliation
 
-__all__ = ["LedgerRuntime", "install"]
+__all__ = ["install"]
 
 
 class By(StrEnum):

@@ -15,8 +15,8 @@ from uuid import UUID
 from psycopg import sql
 
 from infra.database import Pool
-from services.ledger.scope import Filters
-from services.ledger.timeline import Cursor
+from services.ledger.domain.scope import Filters
+from services.ledger.domain.timeline import Cursor
 
 # The widest offsets from UTC (UTC-12 and UTC+14), plus room: a school's local day lies
 # within these bounds of the UTC day of the same date.

@@ -11,20 +11,21 @@ from fastapi import APIRouter, Depends, Query, Request
 
 from contracts.directory import Admin
 from contracts.money import micro_to_usd
-from services.ledger import activity, queries, timeline
-from services.ledger.deps import (
+from services.ledger.adapters import activity, queries
+from services.ledger.api.deps import (
     CurrentAdmin,
     From,
-    LedgerRuntime,
     Runtime,
     Scoped,
     To,
     refuse_unknown_query,
     scoped,
 )
+from services.ledger.api.negotiate import CSV_RESPONSE, CsvDialect, Dialect, csv_response, wants_csv
+from services.ledger.api.schemas import RequestLog, Series
+from services.ledger.domain import timeline
 from services.ledger.errors import InvalidParameter, NotFound
-from services.ledger.negotiate import CSV_RESPONSE, CsvDialect, Dialect, csv_response, wants_csv
-from services.ledger.schemas import RequestLog, Series
+from services.ledger.runtime import LedgerRuntime
 
 router = APIRouter(tags=["activity"], dependencies=[Depends(refuse_unknown_query)])
 Status = Annotated[int | None, Query(ge=100, le=599, description="Only this HTTP status")]

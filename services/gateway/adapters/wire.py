@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from fastapi import FastAPI
 from starlette.requests import ClientDisconnect
@@ -22,6 +22,9 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from services.gateway.errors import GatewayError
+
+if TYPE_CHECKING:
+    from services.gateway.usecases.proxy import Proxy
 
 RawHeaders = list[tuple[bytes, bytes]]
 INTERNAL_ERROR = b"Internal Server Error"
@@ -163,21 +166,21 @@ async def _disconnected(receive: Receive) -> None:
 
 
 Envelope = Callable[[GatewayError], Answer]
-Handler = Callable[[Any, RawRequest], Awaitable[Answer]]
+Handler = Callable[["Proxy", RawRequest], Awaitable[Answer]]
 
 
 class RawRoute:
-    """The ASGI app of one route: ``handler(proxy, request)``, a GatewayError answered in
-    the route's error envelope. Mounted as the framework route's app too, so the router and
+    """The ASGI app of one route: ``handler(proxy_of(), request)``, a GatewayError answered
+    in the route's error envelope. Mounted as the framework route's app too, so the router and
     ``GatewayApp`` serve it the same way."""
 
-    def __init__(self, app: FastAPI, handler: Handler, envelope: Envelope) -> None:
-        self._app, self._handler, self._envelope = app, handler, envelope
+    def __init__(self, proxy_of: Callable[[], Proxy], handler: Handler, envelope: Envelope) -> None:
+        self._proxy_of, self._handler, self._envelope = proxy_of, handler, envelope
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = RawRequest(scope, receive)
         try:
-            answer = await self._handler(self._app.state.proxy, request)
+            answer = await self._handler(self._proxy_of(), request)
         except GatewayError as error:
             answer = self._envelope(error)
         except Exception:
