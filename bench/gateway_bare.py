@@ -9,15 +9,22 @@ stream read as the gateway reads it): no key, no admission, no metering, the bod
 it came, a stream relayed as it arrives.
 ``bench/gateway_floor.py`` runs it beside the gateway.
 
-    AISCHOOL_MODELS_FILE=models.toml ... .venv/bin/python -m bench.gateway_bare
+With ``--wire`` the same pass-through is served the way the gateway now serves its
+forwarding POSTs (``services/gateway/adapters/wire.py``: ``GatewayApp``'s direct dispatch,
+``RawRequest``, ``Whole`` and ``Streamed``): the floor of the gateway's current stack, the
+fair reference for it (``make bench`` runs both).
+
+    AISCHOOL_MODELS_FILE=models.toml ... .venv/bin/python -m bench.gateway_bare [--wire]
 """
 
 from __future__ import annotations
 
 import contextlib
+import sys
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 
+import httpx
 from fastapi import FastAPI
 from starlette.background import BackgroundTask
 from starlette.requests import Request
@@ -27,7 +34,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from infra.serve import run
 from services.gateway.adapters.request_log import quiet_per_request_loggers
-from services.gateway.adapters.upstream import Upstream
+from services.gateway.adapters.upstream import Upstream, content_type
+from services.gateway.adapters.wire import GatewayApp, RawRequest, Streamed, Whole
 from services.gateway.api.openai import error_response
 from services.gateway.app import NO_TELEMETRY, load_models
 from services.gateway.errors import GatewayError
@@ -113,9 +121,54 @@ def install_direct_routes(app: FastAPI) -> None:
     app.add_middleware(DirectRoutes, routes=routes)
 
 
+class _Relay:
+    """A stream's pieces as they arrive (the ``Pump`` that ``Streamed`` sends)."""
+
+    def __init__(self, upstream: Upstream, answer: httpx.Response) -> None:
+        self._upstream, self._answer = upstream, answer
+
+    async def pump(self, send: Callable[[bytes], Awaitable[None]]) -> None:
+        async for piece in self._upstream.chunks(self._answer):
+            await send(piece)
+
+    async def close(self) -> None:
+        await self._answer.aclose()
+
+
+def create_wire_app(settings: GatewaySettings) -> FastAPI:
+    """The pass-through on the gateway's own ASGI path for its forwarding POSTs."""
+    models = load_models(settings)
+    model = next(iter(models.values()))
+    upstream = Upstream(models, settings.upstream_timeout_seconds)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        quiet_per_request_loggers()
+        yield
+        await upstream.aclose()
+
+    async def forward(scope: Scope, receive: Receive, send: Send) -> None:
+        body = b"".join([piece async for piece in RawRequest(scope, receive).stream()])
+        answer = await upstream.send(upstream.build(model, PATH, body, uuid.uuid4()))
+        media_type = content_type(answer)
+        if media_type.startswith("text/event-stream"):
+            await Streamed(_Relay(upstream, answer), {}, media_type)(scope, receive, send)
+            return
+        try:
+            content = await upstream.read(answer)
+        finally:
+            await answer.aclose()
+        await Whole(content, answer.status_code, media_type=media_type)(scope, receive, send)
+
+    app = GatewayApp(title="bare pass-through (wire)", lifespan=lifespan, telemetry=NO_TELEMETRY)
+    app.direct = {f"/v1{PATH}": forward}
+    return app
+
+
 def main() -> None:
     settings = GatewaySettings()  # from AISCHOOL_* variables
-    run(create_bare_app(settings), settings)
+    create = create_wire_app if "--wire" in sys.argv[1:] else create_bare_app
+    run(create(settings), settings)
 
 
 if __name__ == "__main__":
