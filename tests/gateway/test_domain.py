@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import re
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -209,6 +211,40 @@ def test_cost_counts_cached_tokens_at_their_price_and_rounds_up() -> None:
 def test_a_bad_models_file_names_what_is_wrong(text: str, message: str) -> None:
     with pytest.raises(ModelsConfigError, match=re.escape(message)):
         parse_models(text)
+
+
+PRICES = st.sampled_from(["0", "0.075", "1.25E+1", "3", "0.000001", "15.00", "2.5", "1E+2"])
+
+
+@settings(max_examples=300)
+@given(
+    prices=st.tuples(PRICES, PRICES, PRICES, st.one_of(st.none(), PRICES)),
+    tokens=st.tuples(*[st.integers(0, 2_000_000)] * 4),
+)
+def test_cost_is_the_exact_decimal_cost_rounded_up(
+    prices: tuple[str, str, str, str | None], tokens: tuple[int, int, int, int]
+) -> None:
+    # Costs are computed on whole numbers (pricing.py): the same as the Decimal formula.
+    plain, cached_price, output, write = (None if p is None else Decimal(p) for p in prices)
+    assert plain is not None and cached_price is not None and output is not None
+    model = dataclasses.replace(
+        demo_model(),
+        input_usd_per_million=plain,
+        cached_input_usd_per_million=cached_price,
+        output_usd_per_million=output,
+        cache_write_usd_per_million=write,
+    )
+    prompt, completion, cached, written = tokens
+    usage = Usage(prompt, completion, cached, cache_write_tokens=written)
+    cached = min(cached, prompt)
+    written = min(written, prompt - cached)
+    exact = (
+        (prompt - cached - written) * plain
+        + cached * cached_price
+        + written * (write or plain)
+        + completion * output
+    )
+    assert model.cost_micro(usage) == math.ceil(exact)
 
 
 def test_demo_model_is_priced() -> None:

@@ -170,7 +170,9 @@ class ChatTracker:
     ) -> ChatDecision:
         """Returns the request's chat, creating (and titling) it on its first request."""
         session = _session_digest(session_id) if session_id else None
-        chats = self._keys.setdefault(key_id, _KeyChats(self._limit))
+        chats = self._keys.get(key_id)
+        if chats is None:
+            chats = self._keys[key_id] = _KeyChats(self._limit)
         turns = read_turns(body)
         chat = self._find(chats, session, turns)
         if chat is None:
@@ -232,7 +234,8 @@ def read_turns(body: Mapping[str, Any]) -> _Turns:
     )
     texts = [text for text in (_user_text(users[i]) for i in earlier) if text]
     history = frozenset(_digest(text) for text in texts)
-    return _Turns(history, _digest(last), frozenset(_prefix_digests(last)), title(last), side)
+    whole, prefixes = _last_digests(last)
+    return _Turns(history, whole, frozenset(prefixes), title(last), side)
 
 
 def _user_text(message: Mapping[str, Any]) -> str:
@@ -263,7 +266,10 @@ def _unquoted(words: str) -> str:
 
 
 def _role(message: object) -> object:
-    return message.get("role") if isinstance(message, Mapping) else None
+    # A parsed body's messages are dicts: the Mapping check (an ABC's) costs more than the rest.
+    if type(message) is dict or isinstance(message, Mapping):
+        return message.get("role")
+    return None
 
 
 def _is_side_request(message: object) -> bool:
@@ -293,7 +299,21 @@ def _digest(text: str) -> Digest:
     return hashlib.blake2b(" ".join(text.split()).encode(), digest_size=8).digest()
 
 
-def _prefix_digests(text: str) -> list[Digest]:
+def _last_digests(text: str) -> tuple[Digest, list[Digest]]:
+    """The ``_digest`` of the last turn and of its leading paragraphs (up to
+    ``MAX_PREFIXES``, the whole turn last), from one pass: the turn's words are normalised
+    once and hashed on, a digest taken after each paragraph (hashing each prefix anew cost
+    more than the rest of chat detection)."""
     paragraphs = text.split("\n\n")
-    prefixes = ["\n\n".join(paragraphs[:n]) for n in range(1, min(len(paragraphs), MAX_PREFIXES))]
-    return [_digest(prefix) for prefix in prefixes if prefix.strip()] + [_digest(text)]
+    hasher = hashlib.blake2b(digest_size=8)
+    prefixes: list[Digest] = []
+    words_seen = False
+    for count, paragraph in enumerate(paragraphs, start=1):
+        words = " ".join(paragraph.split())
+        if words:
+            hasher.update((" " + words if words_seen else words).encode())
+            words_seen = True
+        if words_seen and count < min(len(paragraphs), MAX_PREFIXES):
+            prefixes.append(hasher.digest())
+    whole = hasher.digest()
+    return whole, [*prefixes, whole]

@@ -5,9 +5,9 @@ from __future__ import annotations
 import tomllib
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
+from functools import cached_property
 from typing import Any
 
-from contracts.money import round_up_micro, token_cost_micro
 from services.gateway.domain.kinds import KINDS, Cloud, ModelsFieldError, cloud_fields
 
 DEMO_BASE_URL = "http://demo.gateway.internal/v1"
@@ -48,18 +48,32 @@ class Model:
     cache_write_usd_per_million: Decimal | None = None  # None: the input price
     cloud: Cloud = field(default_factory=Cloud)  # Azure's and Vertex's own fields
 
+    @cached_property
+    def _prices(self) -> tuple[int, int, int, int, int]:
+        """Input, cached input, cache write and output prices as whole numbers over one power
+        of ten (the last item), so a cost is integer arithmetic, exactly what the Decimal
+        prices give (Decimal arithmetic cost a tenth of a request's CPU in the profile)."""
+        prices = (
+            self.input_usd_per_million,
+            self.cached_input_usd_per_million,
+            self.cache_write_usd_per_million or self.input_usd_per_million,
+            self.output_usd_per_million,
+        )
+        places = max(0, *(-_exponent(price) for price in prices))
+        return (*(int(price.scaleb(places)) for price in prices), 10**places)
+
     def cost_micro(self, usage: Usage) -> int:
         """Exact cost in micro-USD, rounded up to a whole micro-dollar."""
         cached = min(usage.cached_tokens, usage.prompt_tokens)
         written = min(usage.cache_write_tokens, usage.prompt_tokens - cached)
-        write_price = self.cache_write_usd_per_million
+        plain, cached_price, write_price, output, scale = self._prices
         exact = (
-            token_cost_micro(usage.prompt_tokens - cached - written, self.input_usd_per_million)
-            + token_cost_micro(cached, self.cached_input_usd_per_million)
-            + token_cost_micro(written, write_price or self.input_usd_per_million)
-            + token_cost_micro(usage.completion_tokens, self.output_usd_per_million)
+            (usage.prompt_tokens - cached - written) * plain
+            + cached * cached_price
+            + written * write_price
+            + usage.completion_tokens * output
         )
-        return round_up_micro(exact)
+        return -(-exact // scale)  # rounded up: the system never undercharges
 
     def output_cap(self, requested: int | None) -> int:
         """The most output tokens a request can produce: its max_tokens, at most our limit."""
@@ -71,8 +85,8 @@ class Model:
         """What a request can cost at most: its prompt at the dearest prompt price (cache
         writes may cost more than plain input) plus its output cap."""
         prompt = min(prompt_tokens, self.context_tokens)
-        write_price = self.cache_write_usd_per_million or self.input_usd_per_million
-        written = prompt if write_price > self.input_usd_per_million else 0
+        plain, _, write_price, _, _ = self._prices
+        written = prompt if write_price > plain else 0
         return self.cost_micro(Usage(prompt, max_output, cache_write_tokens=written))
 
     def affordable_output(
@@ -89,6 +103,13 @@ class Model:
         while tokens > 0 and self.max_cost_micro(prompt_tokens, tokens * answers) > budget_micro:
             tokens -= 1
         return tokens
+
+
+def _exponent(price: Decimal) -> int:
+    exponent = price.as_tuple().exponent
+    if not isinstance(exponent, int):
+        raise ModelsConfigError(f"a price must be a finite number, not {price}")
+    return exponent
 
 
 def demo_model() -> Model:

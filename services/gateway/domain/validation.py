@@ -89,6 +89,8 @@ def _messages(messages: object) -> None:
     if not isinstance(messages, list) or not messages:
         raise BadRequest("'messages' must be a non-empty list of message objects.")
     for index, message in enumerate(messages):
+        if _plain_message(message):
+            continue
         where = f"messages[{index}]"
         if not isinstance(message, dict):
             raise BadRequest(f"'{where}' must be an object with a 'role' and a 'content'.")
@@ -98,6 +100,20 @@ def _messages(messages: object) -> None:
             raise BadRequest(f"'{where}.role' must be one of {known}, not {_shown(role)}.")
         _content(message.get("content"), f"{where}.content")
         _text(message.get("name"), f"{where}.name", optional=True)
+
+
+def _plain_message(message: object) -> bool:
+    """True for the usual valid message (a known role, text or no content, no NUL), checked
+    without building the names an error would cite: a coding tool's conversation has
+    hundreds of messages. Anything else goes through the detailed checks."""
+    if type(message) is not dict:
+        return False
+    role, content, name = message.get("role"), message.get("content"), message.get("name")
+    if type(role) is not str or role not in ROLES:
+        return False
+    return (content is None or (type(content) is str and NUL not in content)) and (
+        name is None or (type(name) is str and NUL not in name)
+    )
 
 
 def _content(content: object, where: str) -> None:
