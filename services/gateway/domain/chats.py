@@ -233,7 +233,7 @@ def read_turns(body: Mapping[str, Any]) -> _Turns:
         {*range(min(FIRST_TURNS, last_at)), *range(max(0, last_at - LAST_TURNS), last_at)}
     )
     texts = [text for text in (_user_text(users[i]) for i in earlier) if text]
-    history = frozenset(_digest(text) for text in texts)
+    history = frozenset(_turn_digest(text) for text in texts)
     whole, prefixes = _last_digests(last)
     return _Turns(history, whole, frozenset(prefixes), title(last), side)
 
@@ -297,6 +297,26 @@ def _session_digest(session_id: str) -> Digest:
 def _digest(text: str) -> Digest:
     # Whitespace is normalised: Aider's restored history adds Markdown line breaks.
     return hashlib.blake2b(" ".join(text.split()).encode(), digest_size=8).digest()
+
+
+# The earlier turns of a conversation come back in each of its requests, and Aider's
+# boilerplate turns in every request of every student: their digests are remembered by text
+# (looking a text up costs a fraction of normalising it), for texts up to
+# ``REMEMBERED_CHARS`` and at most ``REMEMBERED_TURNS`` of them (then forgotten at once).
+REMEMBERED_TURNS = 1024
+REMEMBERED_CHARS = 4096
+_remembered: dict[str, Digest] = {}
+
+
+def _turn_digest(text: str) -> Digest:
+    found = _remembered.get(text)
+    if found is None:
+        found = _digest(text)
+        if len(text) <= REMEMBERED_CHARS:
+            if len(_remembered) >= REMEMBERED_TURNS:
+                _remembered.clear()
+            _remembered[text] = found
+    return found
 
 
 def _last_digests(text: str) -> tuple[Digest, list[Digest]]:

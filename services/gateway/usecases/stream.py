@@ -64,27 +64,33 @@ class Relay:
         buffer = b""
         async for piece in self._pieces:
             self._timing.first_chunk()
-            data = buffer + piece if buffer else piece
-            if USAGE.search(data) is None and b"\r" not in data:
-                # The usual read: no usage in it, so its whole events leave as they came,
-                # kept to be counted only if billed, without being taken apart here.
-                cut = data.rfind(b"\n\n") + 2
-                if cut < 2:
-                    buffer = data
-                    continue
-                whole, buffer = (data, b"") if cut == len(data) else (data[:cut], data[cut:])
-                self._defer(whole)
-                await send(whole)
-                continue
-            events, buffer = _split(data)
-            if events:
-                out = [sent for event in events if (sent := self._inspect(event)) is not None]
-                if out:
-                    await send(out[0] if len(out) == 1 else b"".join(out))
+            out, buffer = self._relayed(buffer + piece if buffer else piece)
+            if out:
+                await send(out)
         if buffer.strip():
             last = self._inspect(buffer)
             if last is not None:
                 await send(last)
+
+    def _relayed(self, data: bytes) -> tuple[bytes, bytes]:
+        """What of ``data`` leaves now (its whole events, as changed) and what is kept for
+        the next read (an event not complete yet)."""
+        out: list[bytes] = []
+        found = USAGE.search(data)
+        if b"\r" not in data:
+            # The events before the first usage object (all of them, in the usual read)
+            # leave as they came, kept to be counted only if billed, not taken apart.
+            cut = data.rfind(b"\n\n", 0, len(data) if found is None else found.start()) + 2
+            if cut >= 2:
+                head = data if cut == len(data) else data[:cut]
+                self._defer(head)
+                out.append(head)
+                data = data[cut:]
+            if found is None:
+                return (out[0] if out else b""), data
+        events, rest = _split(data)
+        out += [sent for event in events if (sent := self._inspect(event)) is not None]
+        return (out[0] if len(out) == 1 else b"".join(out)), rest
 
     def _inspect(self, event: bytes) -> bytes | None:
         data = _data(event)
