@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -148,6 +149,7 @@ class Proxy:
             )
 
 
+@functools.cache  # one per path: the routes are a handful
 def openai_dialect(path: str) -> Dialect:
     """OpenAI's chat completions, completions and embeddings (chat detection on chats)."""
     return Dialect(
