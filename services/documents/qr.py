@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import segno
 
 MM = 72 / 25.4  # PDF points per millimetre
@@ -12,16 +14,12 @@ BORDER = 2  # quiet modules around the code, inside the box (the card's margin a
 _SEAM = 0.02
 
 
+_DARK = re.compile(b"\x01+")
+
+
 def dark_runs(row: bytearray) -> list[tuple[int, int]]:
     """(start, length) of each run of dark modules in a row."""
-    runs, start = [], None
-    for col, dark in enumerate([*row, 0]):
-        if dark and start is None:
-            start = col
-        elif not dark and start is not None:
-            runs.append((start, col - start))
-            start = None
-    return runs
+    return [(run.start(), run.end() - run.start()) for run in _DARK.finditer(bytes(row))]
 
 
 def qr_drawing(key: str, left_px: float, top_px: float, page_height_pt: float) -> bytes:
@@ -33,10 +31,13 @@ def qr_drawing(key: str, left_px: float, top_px: float, page_height_pt: float) -
     module = QR_SIZE / (len(matrix) + 2 * BORDER)
     x0 = left_px * CSS_PX + BORDER * module
     top = page_height_pt - top_px * CSS_PX - BORDER * module
+    # In module units, rows counted downwards from the code's top-left corner: the
+    # rectangles are small integers, cheap to write and to read.
+    height = f"{1 + _SEAM / module:.3f}"
     rects = [
-        f"{x0 + col * module:.2f} {top - (row + 1) * module:.2f} "
-        f"{length * module:.2f} {module + _SEAM:.2f} re"
+        f"{col} {row} {length} {height} re"
         for row, cells in enumerate(matrix)
         for col, length in dark_runs(cells)
     ]
-    return ("q 0 g\n" + "\n".join(rects) + "\nf Q\n").encode("ascii")
+    place = f"{module:.4f} 0 0 {-module:.4f} {x0:.3f} {top:.3f} cm"
+    return ("q 0 g " + place + "\n" + "\n".join(rects) + "\nf Q\n").encode("ascii")
