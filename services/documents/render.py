@@ -178,10 +178,13 @@ def _templates(
 def _probes(
     index: int, layout: Layout, cards: list[CardView]
 ) -> tuple[CardView, CardView, CardView]:
-    """The blank card and the two probe cards of ``layout``, numbered apart from real cards."""
+    """The blank card, the probe card and a card below it, in ``layout``, numbered apart from
+    real cards. Only the probe carries every character: the blank card's lines are hidden,
+    and the card below only shows where the next card starts (the lines of all three are one
+    line each, of fixed height, so what they hold moves nothing else on the card)."""
     number = _PROBE_NUMBERS + 3 * index
-    probe = probe_card(number, layout, cards)
-    return probe, replace(probe, number=number + 1), replace(probe, number=number + 2)
+    short = probe_card(number, layout, [])
+    return short, probe_card(number + 1, layout, cards), replace(short, number=number + 2)
 
 
 def _qr_codes(page: Page, request: KeySheetRequest) -> bytes:
