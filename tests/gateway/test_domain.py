@@ -21,11 +21,11 @@ from contracts.events import (
     Role,
     ValidityChanged,
 )
-from services.gateway.budget import Budgets, renews_at
+from services.gateway.domain.budget import Budgets, renews_at
+from services.gateway.domain.limits import Limit, RateLimiter
+from services.gateway.domain.pricing import ModelsConfigError, Usage, demo_model, parse_models
+from services.gateway.domain.projection import KeyProjection
 from services.gateway.errors import InsufficientQuota, InvalidApiKey, RateLimited
-from services.gateway.limits import Limit, RateLimiter
-from services.gateway.pricing import ModelsConfigError, Usage, demo_model, parse_models
-from services.gateway.projection import KeyProjection
 from tests.fakes.events import request_metered
 
 T0 = datetime(2026, 1, 31, 9, 0, tzinfo=UTC)

@@ -10,8 +10,8 @@ import pytest
 
 from contracts.codec import UnknownEvent, decode, encode
 from contracts.events import KeyIssued, KeyRevoked
+from services.gateway.domain.projection import KeyProjection
 from services.gateway.errors import InvalidApiKey
-from services.gateway.projection import KeyProjection
 from tests.gateway.test_domain import T0, issued
 
 
