@@ -3,13 +3,14 @@
 A gateway holds every key of KEYS. Per key it keeps its hash (32 bytes) -> its id (the UUID
 as an int) -> one bytes row: the indexes of its terms (what many keys share, kept once) and
 of its period start, then its user id. None of these is an object the garbage collector
-visits; a million keys take about 250 MB.
+visits; a million keys take about 270 MiB.
 
 A replay is mostly KeyIssued events that repeat a few terms and period starts (a school's
 students get the same ones). ``issue_json`` validates each distinct set with the contract
 (``KeyIssued``) once, and stores the keys that repeat one straight from their JSON, checking
 the fields it keeps (a field it does not keep, as ``occurred_at``, is not looked at again):
-a third of the time of decoding every event and then applying it.
+7-7.5 s of CPU for a million keys where decoding each and applying it took 9-10.5 s
+(docs/benchmarks.md).
 """
 
 from __future__ import annotations
