@@ -40,7 +40,7 @@ from contracts.events import RequestMetered
 from contracts.streams import BUDGET_LEASES, USAGE
 from infra.cluster import replica_names
 from infra.messaging import connect
-from services.gateway import leases
+from services.gateway.domain import leases
 from tests.gateway.test_budget_exact import CLIENTS, WORD
 
 CHAT = {"model": "fast", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]}

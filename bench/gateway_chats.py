@@ -18,8 +18,8 @@ from typing import Any
 import orjson
 
 from bench.gateway_bodies import session
-from services.gateway.chats import ChatTracker
-from services.gateway.validation import validate
+from services.gateway.domain.chats import ChatTracker
+from services.gateway.domain.validation import validate
 
 
 def user_bytes(body: dict[str, Any]) -> int:

@@ -154,7 +154,7 @@ class Bench:
         """The rest of the system's CPU per second while nothing is sent (heartbeats, timers),
         subtracted from what a run costs."""
         await self._settle()
-        names = (*REST, "gateway", "bare")
+        names = (*REST, "gateway", "bare", "barewire")
         before = {name: cpu_seconds(self.stack.pid(name)) for name in names}
         began = time.monotonic()
         await asyncio.sleep(seconds)
@@ -250,7 +250,7 @@ async def main(args: argparse.Namespace) -> None:
                 for clients in args.clients:
                     print(await bench.row(target, label, [(body, {})], clients), flush=True)
         for tool in ("aider", "opencode") if args.tools else ():
-            for target in ("bare", "gateway"):
+            for target in ("barewire", "gateway"):
                 print(await bench.row(target, tool, session(tool), 16), flush=True)
         print(f"done: {machine()}")
         with contextlib.suppress(Exception):
@@ -262,8 +262,8 @@ if __name__ == "__main__":
     parser.add_argument("--seconds", type=float, default=5)
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 16, 64])
     parser.add_argument(
-        "--targets", nargs="+", default=["upstream", "bare", "gateway"],
-        choices=["upstream", "bare", "gateway"],
+        "--targets", nargs="+", default=["upstream", "bare", "barewire", "gateway"],
+        choices=["upstream", "bare", "barewire", "gateway"],
     )  # fmt: skip
     parser.add_argument("--no-tools", dest="tools", action="store_false")
     parser.add_argument("--profile", type=Path, help="py-spy each measured run into this folder")

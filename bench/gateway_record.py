@@ -16,10 +16,10 @@ from pathlib import Path
 
 from contracts.codec import encode
 from contracts.events import RequestMetered
-from services.gateway.journal import Journal
-from services.gateway.metering import Meter
-from services.gateway.spool import Spool
-from services.gateway.validation import validate
+from services.gateway.adapters.journal import Journal
+from services.gateway.adapters.metering import Meter
+from services.gateway.adapters.spool import Spool
+from services.gateway.domain.validation import validate
 from tests.fakes.events import request_metered
 
 

@@ -178,6 +178,8 @@ def running(
             stack.spawn("keys", aischool("keys", "serve"), LOAD_CPU, NICE)
         if bare:
             stack.spawn("bare", [sys.executable, "-m", "bench.gateway_bare"], GATEWAY_CPU)
+            wire = [sys.executable, "-m", "bench.gateway_bare", "--wire"]
+            stack.spawn("barewire", wire, GATEWAY_CPU)
         stack.spawn("gateway", aischool("gateway", "serve"), GATEWAY_CPU)
         for name in ("gateway", *(("ledger", "keys") if rest else ())):
             stack.ready(name)

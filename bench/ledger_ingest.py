@@ -35,8 +35,8 @@ from infra.database import Pool, migrate, open_pool
 from infra.embedded import EmbeddedNats, EmbeddedPostgres
 from infra.messaging import connect, ensure_streams
 from services.ledger.app import SQL_DIR
-from services.ledger.consumer import UsageConsumer
-from services.ledger.maintenance import maintain
+from services.ledger.usecases.ingest import UsageConsumer
+from services.ledger.usecases.maintenance import maintain
 from tests.fakes.events import request_metered
 
 SCHEMA = "ledger"

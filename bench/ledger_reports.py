@@ -13,9 +13,9 @@ import time
 from datetime import UTC, date, datetime, timedelta
 
 from infra.database import Pool
-from services.ledger.rows import add_months, month_of
-from services.ledger.sealing import seal_months
-from services.ledger.store import ensure_partitions
+from services.ledger.adapters.store import ensure_partitions
+from services.ledger.domain.rows import add_months, month_of
+from services.ledger.usecases.sealing import seal_months
 
 YEAR_END = date(2026, 11, 30)
 YEAR_START = YEAR_END - timedelta(days=364)

@@ -43,7 +43,7 @@ RENDER_KEY_SHEET = "coding.documents.render.key_sheet"
 RENDER_KEY_LETTER = "coding.documents.render.key_letter"
 
 # JetStream key-value bucket of the gateways' budget leases (one lease table per key, see
-# services/gateway/leases.py). A table not written for 40 days (longer than any budget period)
-# is dropped; its grants had long expired.
+# services/gateway/domain/leases.py). A table not written for 40 days (longer than any budget
+# period) is dropped; its grants had long expired.
 BUDGET_LEASES = "BUDGET_LEASES"
 BUDGET_LEASES_MAX_AGE_SECONDS = 40 * 86400

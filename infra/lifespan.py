@@ -107,9 +107,10 @@ def lifespan(open_runtime: Callable[[Startup], Awaitable[object]]) -> Lifespan:
     return run
 
 
-def runtime_of(app: Starlette, kind: type[T]) -> T:
-    """The running app's runtime object, of type ``kind``; an error before start-up."""
-    value = getattr(app.state, "runtime", None)
+def runtime_of(app: Starlette, kind: type[T], name: str = "runtime") -> T:
+    """The app's object ``name`` (its runtime unless told), of type ``kind``, checked: an
+    error before start-up (or before whatever sets it), never an untyped ``app.state``."""
+    value = getattr(app.state, name, None)
     if not isinstance(value, kind):
         raise RuntimeError(f"{kind.__name__} is not there: the app's lifespan has not started")
     return value

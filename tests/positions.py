@@ -21,7 +21,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from contracts.streams import KEYS, USAGE, StreamSpec
 from infra.follow import Follower
-from services.ledger.reconcile import ledger_sequence
+from services.ledger.usecases.reconcile import ledger_sequence
 
 Position = Callable[[], int | Awaitable[int]]
 POLL_SECONDS = 0.01

@@ -12,7 +12,6 @@ import structlog
 from fastapi import FastAPI
 from fastapi.telemetry import TelemetryConfig
 from nats.aio.client import Client
-from nats.js import JetStreamContext
 from prometheus_client import CollectorRegistry
 
 from contracts.events import ChatCreated, EventBase, RequestMetered, Role
@@ -22,30 +21,28 @@ from infra.lifespan import Startup, lifespan
 from infra.messaging import close as close_nats
 from infra.messaging import connect, ensure_streams
 from infra.observability import Readiness, health_router
-from services.gateway.anthropic_api import install_anthropic_routes
-from services.gateway.api import (
-    install_direct_routes,
-    install_error_handlers,
-    install_openai_routes,
-)
-from services.gateway.budget import Budgets
-from services.gateway.chats import ChatTracker
-from services.gateway.exchange import State
-from services.gateway.journal import Journal
-from services.gateway.journal import recover as recover_journal
-from services.gateway.lease_keeper import LeaseKeeper, LeaseTiming
-from services.gateway.lease_store import LeaseStore
-from services.gateway.limits import Limit, RateLimiter
-from services.gateway.metering import Meter, own_settled
+from services.gateway.adapters.journal import Journal
+from services.gateway.adapters.journal import recover as recover_journal
+from services.gateway.adapters.lease_keeper import LeaseKeeper, LeaseTiming
+from services.gateway.adapters.lease_store import LeaseStore
+from services.gateway.adapters.metering import Meter, own_settled
+from services.gateway.adapters.publisher import BatchPublisher
+from services.gateway.adapters.request_log import quiet_per_request_loggers
+from services.gateway.adapters.spool import Spool
+from services.gateway.adapters.upstream import Upstream
+from services.gateway.adapters.wire import GatewayApp
+from services.gateway.api.anthropic import install_anthropic_routes
+from services.gateway.api.openai import install_error_handlers, install_openai_routes
+from services.gateway.domain.budget import Budgets
+from services.gateway.domain.chats import ChatTracker
+from services.gateway.domain.limits import Limit, RateLimiter
+from services.gateway.domain.pricing import Model, demo_model, parse_models
+from services.gateway.domain.projection import KeyProjection
 from services.gateway.metrics import GatewayMetrics, StateCollector
-from services.gateway.pricing import Model, demo_model, parse_models
-from services.gateway.projection import KeyProjection
-from services.gateway.proxy import Proxy
-from services.gateway.publisher import BatchPublisher
-from services.gateway.request_log import quiet_per_request_loggers
+from services.gateway.runtime import GatewayRuntime
 from services.gateway.settings import GatewaySettings
-from services.gateway.spool import Spool
-from services.gateway.upstream import Upstream
+from services.gateway.usecases.exchange import State
+from services.gateway.usecases.proxy import Proxy
 
 log = structlog.get_logger(__name__)
 NO_TELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
@@ -105,7 +102,7 @@ def _open_meter(
 def _expose_state(collector: StateCollector, state: State) -> None:
     """Keys and requests in flight, read when /metrics is scraped."""
     collector.gauges.update(
-        gateway_keys=("Keys known (revoked ones included)", lambda: len(state.projection.by_hash)),
+        gateway_keys=("Keys known (revoked ones included)", lambda: len(state.projection.keys)),
         gateway_requests_in_flight=("Requests admitted, not yet settled", state.limiter.in_flight),
         gateway_reserved_micro_usd=(
             "Budget held by requests in flight, in micro-USD",
@@ -165,34 +162,15 @@ class Parts:
         self.budgets.apply(event)
 
 
-@dataclass(frozen=True)
-class GatewayRuntime:
-    """The running gateway: what its lifespan opened, typed (``runtime_of(app, ...)``)."""
-
-    settings: GatewaySettings
-    nc: Client
-    meter: Meter
-    state: State
-    proxy: Proxy
-    followers: dict[str, Follower]
-
-
 def _parts(settings: GatewaySettings) -> Parts:
     registry, collector = CollectorRegistry(), StateCollector()
     registry.register(collector)
     models = load_models(settings)
     metrics = GatewayMetrics(registry, models)
     readiness = Readiness("keys", "usage")
-    return Parts(
-        settings,
-        registry,
-        collector,
-        readiness,
-        models,
-        metrics,
-        KeyProjection(),
-        Budgets(gateway_id=settings.instance_id, leased=True),
-    )
+    projection = KeyProjection()
+    budgets = Budgets(projection.period_start_of, gateway_id=settings.instance_id, leased=True)
+    return Parts(settings, registry, collector, readiness, models, metrics, projection, budgets)
 
 
 def _state(parts: Parts, meter: Meter) -> State:
@@ -217,15 +195,19 @@ def _state(parts: Parts, meter: Meter) -> State:
 
 
 async def _follow(
-    parts: Parts, startup: Startup, js: JetStreamContext, chats: ChatTracker
+    parts: Parts, startup: Startup, nc: Client, chats: ChatTracker
 ) -> dict[str, Follower]:
     def apply_usage(event: EventBase) -> None:
         parts.budgets.apply(event)
         if isinstance(event, ChatCreated):  # the other replicas' chats (and our own)
             chats.learn(event.key_id, event.chat_id, event.opening, event.session)
 
+    js = nc.jetstream()
     followers = {
-        KEYS.name: Follower(js, KEYS, parts.apply_keys),
+        # KEYS holds every key ever issued: its history is read in batches (infra/replay.py).
+        KEYS.name: Follower(
+            js, KEYS, parts.apply_keys, batched=nc, fast=parts.projection.keys.issue_json
+        ),
         # Our own settled RequestMetered is passed over undecoded (it would be skipped).
         USAGE.name: Follower(
             js,
@@ -304,10 +286,8 @@ async def open_gateway(parts: Parts, startup: Startup) -> GatewayRuntime:
     upstream.start()  # Google access tokens, fetched ahead of expiry
     chats = ChatTracker(uuid.uuid4, settings.max_chats_per_key)
     proxy = Proxy(state, upstream, chats, parts.metrics, settings.max_request_bytes)
-    # api.py and anthropic_api.py read the proxy straight from app.state on the hot path.
-    startup.app.state.proxy = proxy
     await _open_leases(parts, startup, nc, state)
-    followers = await _follow(parts, startup, js, chats)
+    followers = await _follow(parts, startup, nc, chats)
     _expose_metering(parts.collector, meter, followers)
     log.info("gateway_started", gateway_id=settings.instance_id, models=sorted(parts.models))
     startup.start("gateway-meter", meter.run)
@@ -318,7 +298,7 @@ async def open_gateway(parts: Parts, startup: Startup) -> GatewayRuntime:
 def create_app(settings: GatewaySettings) -> FastAPI:
     """The gateway as an ASGI app; nothing is opened until the lifespan starts."""
     parts = _parts(settings)
-    app = FastAPI(
+    app = GatewayApp(
         title="AI-School Coding — gateway",
         lifespan=lifespan(partial(open_gateway, parts)),
         # FastAPI's OpenTelemetry hook looks for a configured provider (os.environ) on every
@@ -329,5 +309,5 @@ def create_app(settings: GatewaySettings) -> FastAPI:
     app.include_router(health_router(parts.readiness, parts.registry))
     install_openai_routes(app)
     install_anthropic_routes(app)
-    install_direct_routes(app)
+    app.serve_directly()  # the forwarding POSTs before FastAPI's middlewares (wire.py)
     return app

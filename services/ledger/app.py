@@ -19,14 +19,15 @@ from infra.messaging import close as close_nats
 from infra.messaging import connect, ensure_streams
 from infra.observability import Readiness, health_router
 from infra.problems import install_problem_handlers
-from services.ledger import api, dead_letters
-from services.ledger.consumer import UsageConsumer
-from services.ledger.deps import LedgerRuntime
-from services.ledger.maintenance import maintain, maintain_forever
-from services.ledger.projection import KeysView
-from services.ledger.rows import Batch
+from services.ledger.adapters.store import Written
+from services.ledger.api import dead_letters
+from services.ledger.api import reports as api
+from services.ledger.domain.projection import KeysView
+from services.ledger.domain.rows import Batch
+from services.ledger.runtime import LedgerRuntime
 from services.ledger.settings import LedgerSettings
-from services.ledger.store import Written
+from services.ledger.usecases.ingest import UsageConsumer
+from services.ledger.usecases.maintenance import maintain, maintain_forever
 
 SQL_DIR = Path(__file__).parent / "sql"
 

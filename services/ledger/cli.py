@@ -13,9 +13,9 @@ from infra.database import open_pool
 from infra.messaging import connect
 from infra.serve import DatabaseUrl, NatsUrl, service_cli
 from services.ledger.app import create_app
-from services.ledger.projection import KeysView
-from services.ledger.reconcile import reconciliation
+from services.ledger.domain.projection import KeysView
 from services.ledger.settings import LedgerSettings
+from services.ledger.usecases.reconcile import reconciliation
 
 app = service_cli(LedgerSettings, create_app)
 

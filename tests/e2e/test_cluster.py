@@ -31,8 +31,8 @@ import pytest
 
 from contracts.streams import BUDGET_LEASES
 from infra.messaging import connect
-from services.gateway import leases
-from services.gateway.leases import Lease
+from services.gateway.domain import leases
+from services.gateway.domain.leases import Lease
 from tests.e2e.test_flow import DEMO_INPUT, DEMO_OUTPUT, poll
 from tests.e2e.test_up import read_until
 

@@ -21,8 +21,11 @@ from contracts.apikeys import generate_key, hash_secret, key_hint
 from contracts.codec import decode, encode, headers, subject
 from contracts.events import EventBase, KeyIssued, Renewal, RequestMetered, Role, SchoolRecorded
 from contracts.streams import KEYS, USAGE
+from infra.lifespan import runtime_of
 from services.gateway.app import create_app
+from services.gateway.runtime import GatewayRuntime
 from services.gateway.settings import GatewaySettings
+from services.gateway.usecases.proxy import Proxy
 from tests.fakes.upstream import FakeUpstream, ServerThread
 from tests.positions import gateway_sequence, reach
 
@@ -133,8 +136,12 @@ class Gateway:
         return client
 
     @property
-    def proxy(self) -> Any:
-        return self.app.state.proxy
+    def runtime(self) -> GatewayRuntime:
+        return runtime_of(self.app, GatewayRuntime)
+
+    @property
+    def proxy(self) -> Proxy:
+        return self.runtime.proxy
 
     async def stop(self) -> None:
         """Close our clients, then shut the replica down (its lifespan runs to the end)."""

@@ -16,8 +16,8 @@ import openai
 import pytest
 from nats.js import JetStreamContext
 
-from services.gateway.demo import INTRO
-from services.gateway.tokens import estimate_tokens
+from services.gateway.adapters.demo import INTRO
+from services.gateway.domain.tokens import estimate_tokens
 from tests.fakes.upstream import FakeUpstream
 from tests.gateway.conftest import (
     UPSTREAM_SECRET,

@@ -198,7 +198,7 @@ async def test_spooled_metering_survives_a_gateway_restart(
         )
     spent = first.proxy.state.budgets.account(issued.key_id).spent_micro
     await first.stop()
-    spooled = first.proxy.state.record.__self__.spool.read_all()
+    spooled = first.runtime.meter.spool.read_all()
     assert len([line for line in spooled if b'"RequestMetered"' in line]) == 5
     assert all(key.encode() not in line for line in spooled)
     await asyncio.to_thread(nats_server.start)
@@ -207,4 +207,4 @@ async def test_spooled_metering_survives_a_gateway_restart(
     events = await wait_metered(js, 6)
     assert len({e.request_id for e in events}) == len(events) == 6
     assert second.proxy.state.budgets.account(issued.key_id).spent_micro == spent
-    assert second.proxy.state.record.__self__.spool.read_all() == []
+    assert second.runtime.meter.spool.read_all() == []

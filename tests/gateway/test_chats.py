@@ -10,7 +10,7 @@ from uuid import UUID
 
 import pytest
 
-from services.gateway.chats import (
+from services.gateway.domain.chats import (
     MAX_PREFIXES,
     TURN_HASHES_PER_CHAT,
     ChatDecision,
@@ -287,7 +287,7 @@ def test_learning_our_own_chat_again_or_a_foreign_fingerprint_changes_nothing() 
 def test_a_request_costs_the_same_number_of_hashes_however_long_its_chat(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from services.gateway import chats
+    from services.gateway.domain import chats
 
     hashed: list[str] = []
     digest = chats._digest

@@ -19,7 +19,7 @@ from nats.js import JetStreamContext
 from contracts.codec import encode
 from infra.embedded import EmbeddedNats, free_port
 from infra.messaging import connect
-from services.gateway.journal import Journal
+from services.gateway.adapters.journal import Journal
 from tests.gateway.conftest import SECRET, Gateway, issue_key, metered, start_gateway
 
 REQUESTS = 12
@@ -224,7 +224,7 @@ async def wait_all(js: JetStreamContext, ids: list[str]) -> list[Any]:
 def test_journal_forgets_resolved_segments_and_rotates(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("services.gateway.journal.ROTATE_LINES", 2)
+    monkeypatch.setattr("services.gateway.adapters.journal.ROTATE_LINES", 2)
     journal = Journal(tmp_path)
     segments = [journal.write(f'{{"n":{n}}}'.encode()) for n in range(3)]
     assert segments == [0, 0, 1]

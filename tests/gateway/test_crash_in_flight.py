@@ -14,8 +14,8 @@ from nats.js import JetStreamContext
 from contracts.codec import encode
 from contracts.events import RequestMetered
 from infra.embedded import EmbeddedNats
-from services.gateway.journal import Journal, intent_line, recover
-from services.gateway.spool import Spool
+from services.gateway.adapters.journal import Journal, intent_line, recover
+from services.gateway.adapters.spool import Spool
 from tests.fakes.events import request_metered
 from tests.fakes.upstream import FakeUpstream
 from tests.gateway.conftest import MODELS_TOML, UPSTREAM_SECRET, issue_key, metered
@@ -95,7 +95,7 @@ async def test_requests_in_flight_when_the_gateway_is_killed_are_metered_once_es
 def test_an_intent_whose_outcome_was_delivered_is_not_metered_again(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("services.gateway.journal.ROTATE_LINES", 2)
+    monkeypatch.setattr("services.gateway.adapters.journal.ROTATE_LINES", 2)
     served, open_one = request_metered(), request_metered()
     journal = Journal(tmp_path)
     intents = [

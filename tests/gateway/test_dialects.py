@@ -6,9 +6,9 @@ from decimal import Decimal
 
 import pytest
 
-from services.gateway import anthropic, responses
+from services.gateway.domain import anthropic, responses
+from services.gateway.domain.pricing import ModelsConfigError, Usage, demo_model, parse_models
 from services.gateway.errors import ModelNotFound
-from services.gateway.pricing import ModelsConfigError, Usage, demo_model, parse_models
 
 MODELS = """
 [models.claude]

@@ -8,10 +8,10 @@ from pathlib import Path
 import orjson
 import pytest
 
+from services.gateway.adapters.google_tokens import AccessTokens
+from services.gateway.domain.kinds import upstream_url, vertex_anthropic_request
+from services.gateway.domain.pricing import ModelsConfigError, parse_models
 from services.gateway.errors import ModelNotFound
-from services.gateway.google_tokens import AccessTokens
-from services.gateway.kinds import upstream_url, vertex_anthropic_request
-from services.gateway.pricing import ModelsConfigError, parse_models
 
 PRICES = "input_usd_per_million = 1\noutput_usd_per_million = 2\n"
 VERTEX = 'project = "p"\nlocation = "{location}"\ncredentials_file = "/etc/sa.json"\n'

@@ -1,4 +1,5 @@
-"""The budget lease rule (services/gateway/leases.py): replicas never grant past the budget."""
+"""The budget lease rule (services/gateway/domain/leases.py): replicas never grant past the
+budget."""
 
 from __future__ import annotations
 
@@ -8,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.gateway import leases
-from services.gateway.leases import Lease, LeaseTable
+from services.gateway.domain import leases
+from services.gateway.domain.leases import Lease, LeaseTable
 
 PERIOD = datetime(2026, 12, 1, tzinfo=UTC)
 TTL, GRACE = 30_000, 1_000

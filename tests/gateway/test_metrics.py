@@ -14,7 +14,7 @@ from contracts.apikeys import generate_key, hash_secret
 from contracts.events import ChatCreated, KeyIssued, RequestMetered
 from contracts.streams import KEYS, USAGE
 from infra.embedded import EmbeddedNats
-from services.gateway.spool import Spool
+from services.gateway.adapters.spool import Spool
 from tests.fakes.upstream import FakeUpstream
 from tests.gateway.conftest import SECRET, Gateway, issue_key, usage_events
 from tests.gateway.test_budget_and_metering import wait_metered

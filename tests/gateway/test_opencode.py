@@ -8,8 +8,8 @@ import httpx
 import pytest
 from nats.js import JetStreamContext
 
+from services.gateway.domain.opencode import public_base_url
 from services.gateway.errors import BadRequest
-from services.gateway.opencode import public_base_url
 from tests.fakes.upstream import FakeUpstream
 from tests.gateway.conftest import SECRET, UPSTREAM_SECRET, Gateway
 

@@ -6,7 +6,7 @@ from nats.aio.client import Client
 from nats.js import JetStreamContext
 
 from contracts.codec import encode, headers, subject
-from services.gateway.publisher import BatchPublisher
+from services.gateway.adapters.publisher import BatchPublisher
 from tests.fakes.events import request_metered
 from tests.gateway.conftest import metered
 

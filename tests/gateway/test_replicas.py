@@ -1,5 +1,5 @@
 """Several gateways: each follows USAGE for the others' spend and admits within its budget
-lease (services/gateway/leases.py), so together they never spend past a key's budget."""
+lease (services/gateway/domain/leases.py), so together they never spend past a key's budget."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ from nats.js import JetStreamContext
 from contracts.events import ChatCreated
 from contracts.streams import BUDGET_LEASES, USAGE
 from infra.embedded import EmbeddedNats
-from services.gateway import leases
-from services.gateway.leases import Lease, LeaseTable
+from services.gateway.domain import leases
+from services.gateway.domain.leases import Lease, LeaseTable
 from tests.fakes.upstream import FakeUpstream
 from tests.gateway.conftest import Gateway, issue_key, start_gateway, usage_events
 from tests.gateway.test_budget_and_metering import wait_metered
@@ -121,6 +121,7 @@ async def test_a_replica_cut_off_from_nats_serves_within_its_lease_and_refuses_b
     client = gateway.client(key, max_retries=0)
     await client.chat.completions.create(**CHAT)  # takes the key's lease
     lease = gateway.proxy.state.budgets.account(issued.key_id).lease
+    assert lease is not None
     await asyncio.to_thread(nats_server.stop)
     try:
         served = 0

@@ -10,8 +10,8 @@ import pytest
 from nats.js import JetStreamContext
 
 from contracts.events import ChatCreated
-from services.gateway.demo import INTRO
-from services.gateway.tokens import estimate_tokens
+from services.gateway.adapters.demo import INTRO
+from services.gateway.domain.tokens import estimate_tokens
 from tests.fakes.upstream import FakeUpstream
 from tests.gateway.conftest import (
     UPSTREAM_SECRET,

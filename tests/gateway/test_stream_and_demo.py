@@ -2,34 +2,45 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import openai
 import pytest
 from nats.js import JetStreamContext
 
-from services.gateway.stream import _events
-from services.gateway.tokens import estimate_tokens
+from services.gateway.domain.tokens import estimate_tokens
+from services.gateway.usecases.stream import _split
 from tests.gateway.conftest import Gateway, issue_key, metered, start_gateway
 from tests.positions import reach
 
 
-async def pieces(*parts: bytes) -> AsyncIterator[bytes]:
-    for part in parts:
-        yield part
+def groups(*pieces: bytes) -> list[list[bytes]]:
+    """The events each read completes, as the relay cuts them (``Relay.pump``)."""
+    found, buffer = [], b""
+    for piece in pieces:
+        events, buffer = _split(buffer + piece)
+        if events:
+            found.append(events)
+    assert buffer == b""
+    return found
 
 
-async def test_sse_events_are_cut_at_blank_lines_whatever_the_pieces() -> None:
-    stream = pieces(b'data: {"a"', b":1}\n\ndata: [DO", b"NE]\r\n\r\n", b": ping\n\n")
-    events = [event async for group in _events(stream) for event in group]
+def test_sse_events_are_cut_at_blank_lines_whatever_the_pieces() -> None:
+    parts = (b'data: {"a"', b":1}\n\ndata: [DO", b"NE]\r\n\r\n", b": ping\n\n")
+    events = [event for group in groups(*parts) for event in group]
     assert events == [b'data: {"a":1}\n\n', b"data: [DONE]\r\n\r\n", b": ping\n\n"]
 
 
-async def test_sse_events_of_one_read_are_relayed_together() -> None:
-    stream = pieces(b"data: 1\n\ndata: 2\n\ndata: 3", b"\n\n")
-    groups = [group async for group in _events(stream)]
-    assert groups == [[b"data: 1\n\n", b"data: 2\n\n"], [b"data: 3\n\n"]]
+def test_sse_events_with_mixed_separators_are_cut_at_the_first_blank_line() -> None:
+    parts = (b"data: 1\r\n\r\ndata: 2\n\n\ndata: 3\n\n",)
+    assert groups(*parts) == [[b"data: 1\r\n\r\n", b"data: 2\n\n", b"\ndata: 3\n\n"]]
+
+
+def test_sse_events_of_one_read_are_relayed_together() -> None:
+    assert groups(b"data: 1\n\ndata: 2\n\ndata: 3", b"\n\n") == [
+        [b"data: 1\n\n", b"data: 2\n\n"],
+        [b"data: 3\n\n"],
+    ]
 
 
 async def test_demo_model_answers_with_real_token_counts(

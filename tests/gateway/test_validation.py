@@ -10,7 +10,7 @@ import httpx
 import pytest
 from nats.js import JetStreamContext
 
-from services.gateway.chats import title
+from services.gateway.domain.chats import title
 from tests.fakes.upstream import FakeUpstream
 from tests.gateway.conftest import Gateway, issue_key, metered
 

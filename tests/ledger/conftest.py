@@ -33,8 +33,8 @@ from contracts.events import (
 from contracts.streams import USAGE
 from infra.database import Pool, open_pool
 from services.ledger.app import create_app
-from services.ledger.reconcile import ledger_sequence
 from services.ledger.settings import LedgerSettings
+from services.ledger.usecases.reconcile import ledger_sequence
 from tests.fakes.events import request_metered
 
 SECRET = "test-hash-secret"

@@ -7,7 +7,12 @@ import pytest
 
 from contracts.codec import UnknownEvent, encode
 from contracts.events import RequestMetered
-from services.ledger.decode import CanonicalRequestMetered, RequestRow, read_usage, request_row
+from services.ledger.domain.decode import (
+    CanonicalRequestMetered,
+    RequestRow,
+    read_usage,
+    request_row,
+)
 from tests.ledger.conftest import ALICE, CAROL, NOW
 
 

@@ -7,7 +7,7 @@ import uuid
 from nats.js import JetStreamContext
 
 from contracts.streams import USAGE
-from services.ledger.consumer import DURABLE
+from services.ledger.usecases.ingest import DURABLE
 from tests.ledger.conftest import (
     ALICE,
     BOB,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from services.ledger.rows import (
+from services.ledger.domain.rows import (
     months_to_create,
     oldest_kept_month,
     partition_month,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, date, datetime
 
-from services.ledger.sealing import seal_months
+from services.ledger.usecases.sealing import seal_months
 from tests.ledger.conftest import ALICE, BOB, Ledger, publish
 
 OCTOBER = datetime(2026, 10, 10, 9, tzinfo=UTC)

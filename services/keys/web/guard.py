@@ -12,6 +12,7 @@ from fastapi import Depends, FastAPI, Request, Response
 from fastapi.templating import Jinja2Templates
 
 from contracts.directory import Admin
+from infra.lifespan import runtime_of
 from services.keys.api.deps import runtime
 from services.keys.runtime import KeysRuntime
 from services.keys.web.ledger import Ledger
@@ -74,8 +75,7 @@ class Visit:
 
 def console_of(request: Request) -> Console:
     """The page's runtime."""
-    value: Console = request.app.state.console
-    return value
+    return runtime_of(request.app, Console, name="console")
 
 
 def language(request: Request) -> str:
