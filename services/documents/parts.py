@@ -26,10 +26,3 @@ def plan_parts(card_count: int, *, with_cover: bool, per_part: int = CARDS_PER_P
     ]
     parts = [Part(cover=False, cards=run) for run in runs]
     return [Part(cover=True, cards=range(0)), *parts] if with_cover else parts
-
-
-def cards_on_pages(card_count: int) -> list[int]:
-    """How many cards each page of a run holds: full pages, then the rest."""
-    return [
-        min(CARDS_PER_PAGE, card_count - start) for start in range(0, card_count, CARDS_PER_PAGE)
-    ]

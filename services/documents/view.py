@@ -28,12 +28,26 @@ class CardView:
     number: int
     name: str
     key: str
+    # School, group and "n/count" after the name, in one place for templates and typeset.py.
+    sub: str
     detail: str = ""  # beside the name when another card bears the same name
+    long_name: bool = False  # printed smaller, so name and group still fit on the first line
 
-    @property
-    def long_name(self) -> bool:
-        """Printed smaller, so name and group still fit on the card's first line."""
-        return len(self.name) + len(self.detail) > LONG_NAME
+
+def card_view(number: int, name: str, key: str, detail: str, sub: str) -> CardView:
+    """A card as printed: the name cut to ``SHOWN_NAME``, smaller when it is long."""
+    shown = shown_name(name)
+    return CardView(number, shown, key, sub, detail, len(shown) + len(detail) > LONG_NAME)
+
+
+def card_sub(request: KeySheetRequest, number: int) -> str:
+    """``School · Group · 3/28``: the group when there is one, the number on a sheet."""
+    parts = [request.school_name]
+    if request.group_name:
+        parts.append(request.group_name)
+    if len(request.cards) > 1:
+        parts.append(f"{number}/{len(request.cards)}")
+    return " · ".join(parts)
 
 
 @dataclass(frozen=True)
@@ -64,7 +78,8 @@ class SheetView:
     count: int
     roster: tuple[RosterLine, ...]
     cards: tuple[CardView, ...]
-    ghosts: int = 0
+    # On a sheet's card part: per card layout, a blank card and two probe cards (typeset.py).
+    probes: tuple[tuple[CardView, CardView, CardView], ...] = ()
 
 
 def school_zone(name: str) -> ZoneInfo:
@@ -105,11 +120,10 @@ def _setup(base_url: str, model: str) -> tuple[str, str]:
 
 
 def part_view(
-    request: KeySheetRequest, t: dict[str, Any], *, cover: bool, cards: range, ghosts: int = 0
+    request: KeySheetRequest, t: dict[str, Any], *, cover: bool, cards: range
 ) -> SheetView:
     """The facts of a sheet or letter in the school's language and time zone, with the cover's
-    roster if ``cover``, the cards at the indexes in ``cards``, and ``ghosts`` cards that show
-    only the details every card shares."""
+    roster if ``cover`` and the cards at the indexes in ``cards``."""
     zone = school_zone(request.time_zone)
     every = request.cards
     return SheetView(
@@ -130,9 +144,10 @@ def part_view(
         )
         if cover
         else (),
-        ghosts=ghosts,
         cards=tuple(
-            CardView(i + 1, shown_name(every[i].name), every[i].key, every[i].detail or "")
+            card_view(
+                i + 1, every[i].name, every[i].key, every[i].detail or "", card_sub(request, i + 1)
+            )
             for i in cards
         ),
     )

@@ -12,7 +12,6 @@ import structlog
 from fastapi import FastAPI
 from fastapi.telemetry import TelemetryConfig
 from nats.aio.client import Client
-from nats.js import JetStreamContext
 from prometheus_client import CollectorRegistry
 
 from contracts.events import ChatCreated, EventBase, RequestMetered, Role
@@ -103,7 +102,7 @@ def _open_meter(
 def _expose_state(collector: StateCollector, state: State) -> None:
     """Keys and requests in flight, read when /metrics is scraped."""
     collector.gauges.update(
-        gateway_keys=("Keys known (revoked ones included)", lambda: len(state.projection.by_hash)),
+        gateway_keys=("Keys known (revoked ones included)", lambda: len(state.projection.keys)),
         gateway_requests_in_flight=("Requests admitted, not yet settled", state.limiter.in_flight),
         gateway_reserved_micro_usd=(
             "Budget held by requests in flight, in micro-USD",
@@ -169,16 +168,9 @@ def _parts(settings: GatewaySettings) -> Parts:
     models = load_models(settings)
     metrics = GatewayMetrics(registry, models)
     readiness = Readiness("keys", "usage")
-    return Parts(
-        settings,
-        registry,
-        collector,
-        readiness,
-        models,
-        metrics,
-        KeyProjection(),
-        Budgets(gateway_id=settings.instance_id, leased=True),
-    )
+    projection = KeyProjection()
+    budgets = Budgets(projection.period_start_of, gateway_id=settings.instance_id, leased=True)
+    return Parts(settings, registry, collector, readiness, models, metrics, projection, budgets)
 
 
 def _state(parts: Parts, meter: Meter) -> State:
@@ -203,15 +195,19 @@ def _state(parts: Parts, meter: Meter) -> State:
 
 
 async def _follow(
-    parts: Parts, startup: Startup, js: JetStreamContext, chats: ChatTracker
+    parts: Parts, startup: Startup, nc: Client, chats: ChatTracker
 ) -> dict[str, Follower]:
     def apply_usage(event: EventBase) -> None:
         parts.budgets.apply(event)
         if isinstance(event, ChatCreated):  # the other replicas' chats (and our own)
             chats.learn(event.key_id, event.chat_id, event.opening, event.session)
 
+    js = nc.jetstream()
     followers = {
-        KEYS.name: Follower(js, KEYS, parts.apply_keys),
+        # KEYS holds every key ever issued: its history is read in batches (infra/replay.py).
+        KEYS.name: Follower(
+            js, KEYS, parts.apply_keys, batched=nc, fast=parts.projection.keys.issue_json
+        ),
         # Our own settled RequestMetered is passed over undecoded (it would be skipped).
         USAGE.name: Follower(
             js,
@@ -291,7 +287,7 @@ async def open_gateway(parts: Parts, startup: Startup) -> GatewayRuntime:
     chats = ChatTracker(uuid.uuid4, settings.max_chats_per_key)
     proxy = Proxy(state, upstream, chats, parts.metrics, settings.max_request_bytes)
     await _open_leases(parts, startup, nc, state)
-    followers = await _follow(parts, startup, js, chats)
+    followers = await _follow(parts, startup, nc, chats)
     _expose_metering(parts.collector, meter, followers)
     log.info("gateway_started", gateway_id=settings.instance_id, models=sorted(parts.models))
     startup.start("gateway-meter", meter.run)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from services.documents.parts import Part, cards_on_pages, plan_parts
+from services.documents.parts import Part, plan_parts
 from services.documents.qr import dark_runs
 
 
@@ -13,11 +13,6 @@ def test_a_sheet_is_its_cover_then_whole_runs_of_cards() -> None:
         Part(cover=False, cards=range(48, 96)),
         Part(cover=False, cards=range(96, 100)),
     ]
-
-
-def test_pages_hold_four_cards_and_the_last_the_rest() -> None:
-    assert cards_on_pages(10) == [4, 4, 2]
-    assert cards_on_pages(8) == [4, 4]
 
 
 def test_dark_modules_are_drawn_as_runs() -> None:

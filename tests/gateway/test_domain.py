@@ -68,7 +68,8 @@ def metered(
 
 
 def setup(**changes: object) -> tuple[KeyProjection, Budgets, KeyIssued]:
-    projection, budgets, event = KeyProjection(), Budgets(), issued(**changes)
+    projection, event = KeyProjection(), issued(**changes)
+    budgets = Budgets(projection.period_start_of)
     projection.apply(event)
     budgets.apply(event)
     return projection, budgets, event
@@ -141,6 +142,36 @@ def test_renewal_starts_a_new_period_and_older_spend_does_not_count() -> None:
     )  # fmt: skip
     budgets.apply(metered(event.key_id, 5, T0 + timedelta(days=1)))
     assert budgets.account(event.key_id).spent_micro == 0
+
+
+def renewed(key_id: uuid.UUID, at: datetime) -> BudgetRenewed:
+    return BudgetRenewed(
+        event_id=uuid.uuid4(), occurred_at=at, key_id=key_id, period_start=at,
+        budget_micro_usd=1000,
+    )  # fmt: skip
+
+
+def test_a_key_replayed_without_use_has_no_account_and_its_first_starts_in_its_period() -> None:
+    projection, event = KeyProjection(), issued()
+    budgets = Budgets(projection.period_start_of)
+    for moved in (projection, budgets):
+        moved.apply(event)
+        moved.apply(renewed(event.key_id, T0 + timedelta(days=31)))
+    assert budgets.accounts == {}
+    budgets.apply(metered(event.key_id, 5, T0 + timedelta(days=1)))  # of the old period
+    budgets.apply(metered(event.key_id, 7, T0 + timedelta(days=32)))
+    account = budgets.account(event.key_id)
+    assert (account.period_start, account.spent_micro) == (T0 + timedelta(days=31), 7)
+
+
+def test_spend_read_before_its_key_counts_and_the_account_then_takes_the_keys_period() -> None:
+    projection, event = KeyProjection(), issued()
+    budgets = Budgets(projection.period_start_of)
+    budgets.apply(metered(event.key_id, 5, T0))  # USAGE is read alongside KEYS, maybe ahead
+    projection.apply(event)
+    budgets.apply(event)
+    account = budgets.account(event.key_id)
+    assert (account.period_start, account.spent_micro) == (T0, 5)
 
 
 def test_a_monthly_key_renews_on_the_first_at_the_schools_midnight() -> None:

@@ -15,6 +15,7 @@ caller asks the bucket for more (one round trip), then tries once again.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from uuid import UUID
@@ -24,7 +25,6 @@ from contracts.events import (
     BudgetChanged,
     BudgetRenewed,
     EventBase,
-    KeyIssued,
     RequestMetered,
 )
 from contracts.money import format_usd
@@ -52,9 +52,9 @@ class LeaseShort(Exception):
         self.need_micro, self.want_micro = need_micro, want_micro
 
 
-@dataclass
+@dataclass(slots=True)
 class Account:
-    """One key's spend in its current period."""
+    """One key's spend in its current period (slots: there is one per key in use)."""
 
     period_start: datetime | None = None
     spent_micro: int = 0
@@ -83,6 +83,10 @@ class Reservation:
 class Budgets:
     """Spend and reservations per key, fed by KEYS and USAGE events and by our requests."""
 
+    # The key's budget period start as the key projection holds it (from KeyIssued and
+    # BudgetRenewed): an account is made on the key's first use or spend, not for each of
+    # the million keys a gateway replays, and starts in that period.
+    key_period: Callable[[UUID], datetime | None]
     accounts: dict[UUID, Account] = field(default_factory=dict)
     # Requests we settled here whose RequestMetered has not come back from USAGE yet: when
     # it does, it is skipped, so our own spend counts once (also after a restart, when this
@@ -93,18 +97,25 @@ class Budgets:
     leased: bool = False
 
     def account(self, key_id: UUID) -> Account:
-        """The key's account, created empty on first use."""
-        return self.accounts.setdefault(key_id, Account())
+        """The key's account, created on first use in the key's period."""
+        account = self.accounts.get(key_id)
+        if account is None:
+            account = self.accounts[key_id] = Account()
+        if account.period_start is None:  # also when USAGE named the key before KEYS did
+            account.period_start = self.key_period(key_id)
+        return account
 
     def apply(self, event: EventBase) -> None:
         """Apply a KEYS or USAGE event that moves a budget period or spend."""
         match event:
-            case KeyIssued():
-                self.account(event.key_id).period_start = event.period_start
+            # A key without an account yet has nothing to move: the account it gets on first
+            # use starts in the period the projection holds by then.
             case BudgetRenewed():
-                self._renew(event)
-            case BudgetChanged():
-                self._unsplit(self.account(event.key_id))  # the renewal may have changed
+                if (account := self.accounts.get(event.key_id)) is not None:
+                    self._renew(account, event)
+            case BudgetChanged():  # the renewal may have changed
+                if (account := self.accounts.get(event.key_id)) is not None:
+                    self._unsplit(account)
             case RequestMetered():
                 if event.request_id in self.settled_here:
                     self.settled_here.discard(event.request_id)
@@ -112,8 +123,8 @@ class Budgets:
                     own = event.gateway_id == self.gateway_id
                     self._spend(event.key_id, event.cost_micro_usd, event.at, own=own)
 
-    def _renew(self, event: BudgetRenewed) -> None:
-        account = self.account(event.key_id)
+    @staticmethod
+    def _renew(account: Account, event: BudgetRenewed) -> None:
         if account.period_start is None or event.period_start > account.period_start:
             tracked = account.renews_at is not None and event.period_start >= account.renews_at
             account.period_start = event.period_start

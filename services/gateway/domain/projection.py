@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TypeVar
+from typing import Any
 from uuid import UUID
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -20,10 +20,10 @@ from contracts.events import (
     ValidityChanged,
 )
 from contracts.validity import Window, window_position
+from services.gateway.domain.key_table import KeyTable, Row, digest
 from services.gateway.errors import InvalidApiKey, ModelNotFound
 
 UTC = ZoneInfo("UTC")
-T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,26 +55,27 @@ class KeyRecord:
             )
 
 
+_KEY_EVENTS = (KeyIssued, KeyRevoked, BudgetRenewed, BudgetChanged, ValidityChanged)
+
+
 @dataclass
 class KeyProjection:
-    """Keys by their HMAC, kept current by ``apply``; the directory gives time zones.
-
-    A gateway holds every key ever issued (a million takes a few hundred MB), so hashes are
-    kept as their 32 bytes and the values many keys repeat (school, group, budget, period
-    start) as one object each."""
+    """Keys by their HMAC, kept current by ``apply``; the directory gives time zones. The
+    keys themselves are in a compact table (``key_table.py``); ``authenticate`` and ``get``
+    make a ``KeyRecord`` of one."""
 
     directory: Directory = field(default_factory=Directory)
-    by_hash: dict[bytes, KeyRecord] = field(default_factory=dict)
-    hash_by_id: dict[UUID, bytes] = field(default_factory=dict)
-    _shared: dict[object, object] = field(default_factory=dict)
+    keys: KeyTable = field(default_factory=KeyTable)
     _zones: dict[str, ZoneInfo] = field(default_factory=dict)
 
     def apply(self, event: EventBase) -> None:
         """Apply one KEYS event; others only feed the directory."""
-        self.directory.apply(event)
+        if not isinstance(event, _KEY_EVENTS):
+            self.directory.apply(event)  # which ignores key events
+            return
         match event:
             case KeyIssued():
-                self._issue(event)
+                self.keys.issue(event)
             case KeyRevoked():
                 self._update(event.key_id, revoked=True)
             case BudgetRenewed():
@@ -92,41 +93,27 @@ class KeyProjection:
                     event.key_id, valid_from=event.valid_from, valid_until=event.valid_until
                 )
 
-    def _one(self, value: T) -> T:
-        return self._shared.setdefault(value, value)  # type: ignore[return-value]
-
-    def _issue(self, event: KeyIssued) -> None:
-        key_hash = _digest(event.key_hash)
-        self.hash_by_id[event.key_id] = key_hash
-        self.by_hash[key_hash] = KeyRecord(
-            key_id=event.key_id,
-            user_id=event.user_id,
-            role=event.role,
-            school_id=self._one(event.school_id),
-            group_id=self._one(event.group_id),
-            budget_micro_usd=self._one(event.budget_micro_usd),
-            renewal=event.renewal,
-            period_start=self._one(event.period_start),
-            valid_from=event.valid_from,
-            valid_until=event.valid_until,
-            allowed_models=event.allowed_models,
-        )
-
-    def _update(self, key_id: UUID, **changes: object) -> None:
-        key_hash = self.hash_by_id.get(key_id)
-        if key_hash is not None:
-            self.by_hash[key_hash] = replace(self.by_hash[key_hash], **changes)  # type: ignore[arg-type]
+    def _update(self, key_id: UUID, period_start: datetime | None = None, **terms: Any) -> None:
+        row = self.keys.row(key_id)
+        if row is not None:
+            changed = row.terms._replace(**terms)
+            self.keys.replace(key_id, Row(changed, period_start or row.period_start, row.user_id))
 
     def get(self, key_id: UUID) -> KeyRecord | None:
         """The key with this id, or None."""
-        key_hash = self.hash_by_id.get(key_id)
-        return None if key_hash is None else self.by_hash[key_hash]
+        row = self.keys.row(key_id)
+        return None if row is None else _record(key_id, row)
+
+    def period_start_of(self, key_id: UUID) -> datetime | None:
+        """The key's budget period start, or None for an unknown key."""
+        return self.keys.period_start_of(key_id)
 
     def authenticate(self, key_hash: str, now: datetime) -> KeyRecord:
         """The usable key with this hash; InvalidApiKey says why not (and when it is valid)."""
-        record = self.by_hash.get(_digest(key_hash))
-        if record is None:
+        found = self.keys.find(digest(key_hash))
+        if found is None:
             raise InvalidApiKey("Incorrect API key provided: this key is unknown.")
+        record = _record(*found)
         if record.revoked:
             raise InvalidApiKey(
                 f"This API key has been revoked. {ask_for_more(record.role, 'a new one')}"
@@ -156,12 +143,15 @@ class KeyProjection:
         return zone
 
 
-def _digest(key_hash: str) -> bytes:
-    """A key's HMAC as bytes (half the memory of its hex); a malformed one matches no key."""
-    try:
-        return bytes.fromhex(key_hash)
-    except ValueError:
-        return key_hash.encode()
+def _record(key_id: UUID, row: Row) -> KeyRecord:
+    terms = row.terms
+    return KeyRecord(
+        key_id=key_id, user_id=row.user_id, role=terms.role, school_id=terms.school_id,
+        group_id=terms.group_id, budget_micro_usd=terms.budget_micro_usd,
+        renewal=terms.renewal, period_start=row.period_start, valid_from=terms.valid_from,
+        valid_until=terms.valid_until, allowed_models=terms.allowed_models,
+        revoked=terms.revoked,
+    )  # fmt: skip
 
 
 def format_time(moment: datetime, zone: ZoneInfo) -> str:
