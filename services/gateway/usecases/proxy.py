@@ -31,6 +31,7 @@ EVENT_STREAM = "text/event-stream"
 MAX_BODY_BYTES = 4 * 1024 * 1024
 # A refused body up to this size is read to its end, so the connection can be reused.
 DRAIN_BYTES = 64 * 1024 * 1024
+JSON_SPACE = (b" ", b"\t", b"\r", b"\n")
 
 
 @dataclass
@@ -231,8 +232,12 @@ def _changed(raw: bytes, body: dict[str, Any], changes: dict[str, Any]) -> bytes
     """The body with ``changes``: members it lacks are written in front of the original bytes
     (Aider's requests only lack ``stream_options``: encoding 40 KiB again cost more than the
     rest of preparing them); a member it has is replaced by encoding the whole body again."""
-    start = len(raw) - len(raw.lstrip())
-    if not body or any(name in body for name in changes) or raw[start : start + 1] != b"{":
+    if not body or any(name in body for name in changes):
+        return orjson.dumps({**body, **changes})
+    start = 0
+    while raw[start : start + 1] in JSON_SPACE:  # what may come before the "{"
+        start += 1
+    if raw[start : start + 1] != b"{":
         return orjson.dumps({**body, **changes})
     added = orjson.dumps(changes)  # {"a":...}: its members go after the body's "{"
     return b"{" + added[1:-1] + b"," + raw[start + 1 :]
