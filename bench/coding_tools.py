@@ -8,7 +8,7 @@ answers with a ``Write`` tool call, and Claude Code writes ``hello.py`` through 
 what each tool answered, its exit code and time, the file, and what the gateway metered.
 The tools are npm packages (``opencode-ai``, ``@anthropic-ai/claude-code``,
 ``@openai/codex``), installed where ``--bin`` points; a missing one is skipped. Each tool is
-run by ``sh`` from the lines the key sheet prints (``services.documents.setup``), the key
+run by ``sh`` from the lines the key sheet prints (``services.documents.domain.setup``), the key
 pasted after the first ``=``, with only ``PATH`` and a fresh ``HOME`` in its environment; the
 tool's line gets its batch-mode arguments appended (``run PROMPT`` for OpenCode, ``-p
 PROMPT`` for Claude Code, ``exec PROMPT`` for Codex), which the bench prints. Aider (a PyPI
@@ -33,7 +33,7 @@ import pytest
 from bench.scripted_claude import FILE_NAME, scripted_app
 from infra.embedded import EmbeddedNats
 from infra.messaging import connect, ensure_streams
-from services.documents.setup import setup_columns
+from services.documents.domain.setup import setup_columns
 from tests.fakes.upstream import ServerThread
 from tests.gateway import conftest as gw
 
@@ -50,7 +50,7 @@ max_output_tokens = 32000
 
 # Each tool's lines on the card after the first two (column, which lines), and what its last
 # line gets appended to run once without a terminal; the card's lines run as printed
-# (services/documents/setup.py makes both).
+# (services/documents/domain/setup.py makes both).
 TOOLS = {
     "opencode": (0, range(3, 5), 'run "{prompt}"'),
     "claude": (1, range(0, 3), '-p "{prompt}"'),

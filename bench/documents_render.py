@@ -24,8 +24,8 @@ from pypdf import PdfReader
 from contracts.apikeys import generate_key, key_hint
 from contracts.documents import KeyCard, KeySheetRequest
 from contracts.events import Renewal
-from services.documents.parsing import DocumentKind
-from services.documents.pool import make_render
+from services.documents.adapters.pool import make_render
+from services.documents.domain.parsing import DocumentKind
 
 FIRST = [
     "Noah",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from functools import partial
 
 from fastapi import FastAPI
@@ -13,9 +12,10 @@ from prometheus_client import CollectorRegistry
 from contracts.streams import RENDER_KEY_LETTER, RENDER_KEY_SHEET
 from infra.lifespan import Startup, lifespan
 from infra.observability import Readiness, health_router
-from services.documents.parsing import DocumentKind
-from services.documents.pool import RenderPool, ThreadRender, make_render
-from services.documents.responder import RenderMetrics, Responder
+from services.documents.adapters.pool import RenderPool, ThreadRender, make_render
+from services.documents.api.responder import RenderMetrics, Responder
+from services.documents.domain.parsing import DocumentKind
+from services.documents.runtime import DocumentsRuntime
 from services.documents.settings import DocumentsSettings
 
 # Replicas share the work: each request goes to one member of the queue group.
@@ -49,14 +49,6 @@ def _broker(settings: DocumentsSettings, responder: Responder) -> NatsBroker:
     subscribe(RENDER_KEY_SHEET, DocumentKind.SHEET)
     subscribe(RENDER_KEY_LETTER, DocumentKind.LETTER)
     return broker
-
-
-@dataclass(frozen=True)
-class DocumentsRuntime:
-    """The running documents service: its renderer and its NATS broker."""
-
-    render: RenderPool | ThreadRender
-    broker: NatsBroker
 
 
 async def _stop_broker(broker: NatsBroker) -> None:

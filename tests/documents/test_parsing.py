@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from contracts.apikeys import generate_key
+from services.documents.domain.parsing import DocumentKind, parse_request
 from services.documents.errors import DocumentsError
-from services.documents.parsing import DocumentKind, parse_request
 from tests.documents.helpers import letter_request, sheet_request
 
 SHEET = DocumentKind.SHEET

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from services.documents.parts import Part, plan_parts
-from services.documents.qr import dark_runs
+from services.documents.domain.parts import Part, plan_parts
+from services.documents.domain.qr import dark_runs
 
 
 def test_a_sheet_is_its_cover_then_whole_runs_of_cards() -> None:

@@ -7,8 +7,8 @@ from concurrent.futures.process import BrokenProcessPool
 import psutil
 import pytest
 
-from services.documents.parsing import DocumentKind
-from services.documents.pool import RenderPool
+from services.documents.adapters.pool import RenderPool
+from services.documents.domain.parsing import DocumentKind
 from tests.documents.helpers import letter_request, page_texts
 
 

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 
 from contracts.documents import KeySheetRequest
-from services.documents.parsing import DocumentKind
-from services.documents.parts import CARDS_PER_PART
-from services.documents.render import Renderer
-from services.documents.setup import setup_columns
+from services.documents.adapters.render import Renderer
+from services.documents.domain.parsing import DocumentKind
+from services.documents.domain.parts import CARDS_PER_PART
+from services.documents.domain.setup import setup_columns
 from tests.documents.helpers import letter_request, page_texts, sheet_request
 
 SETUP_TAIL = "opencode -m aischool/"  # the last line of every card
@@ -181,7 +181,7 @@ def test_each_qr_code_reads_back_as_its_card_key(renderer: Renderer, tmp_path: P
 
 
 def test_the_renderer_fetches_no_url() -> None:
-    from services.documents.render import _fetch_nothing
+    from services.documents.adapters.render import _fetch_nothing
 
     for url in ("file:///etc/hostname", "https://example.org/x.png", "data:text/plain,x"):
         with pytest.raises(ValueError, match="disallowed protocol"):

@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 
 from contracts.documents import KeySheetRequest
-from services.documents import render
-from services.documents.parsing import DocumentKind
-from services.documents.pdftext import TypesetError
-from services.documents.render import Renderer
-from services.documents.typeset import CardLines, typesettable
+from services.documents.adapters import render
+from services.documents.adapters.pdftext import TypesetError
+from services.documents.adapters.render import Renderer
+from services.documents.adapters.typeset import CardLines, typesettable
+from services.documents.domain.parsing import DocumentKind
 from tests.documents.helpers import page_texts, sheet_request
 
 # Typeset (plain, long, with a detail) and laid out whole (CJK, a combining accent), mixed

@@ -12,13 +12,9 @@ from weasyprint import HTML, Document, Page
 from weasyprint.urls import URLFetcher
 
 from contracts.documents import KeySheetRequest
-from services.documents.parsing import DocumentKind
-from services.documents.parts import CARDS_PER_PAGE, Part, plan_parts
-from services.documents.pdftext import Glyphs, TypesetError, page_glyphs, read_runs
-from services.documents.qr import CSS_PX, qr_drawing
-from services.documents.stamp import NewPage, draw_on_pages, replace_pages
-from services.documents.texts import load_texts
-from services.documents.typeset import (
+from services.documents.adapters.pdftext import Glyphs, TypesetError, page_glyphs, read_runs
+from services.documents.adapters.stamp import NewPage, draw_on_pages, replace_pages
+from services.documents.adapters.typeset import (
     CardLines,
     Layout,
     can_typeset,
@@ -26,9 +22,13 @@ from services.documents.typeset import (
     layout_of,
     probe_card,
 )
-from services.documents.view import CardView, SheetView, part_view
+from services.documents.domain.parsing import DocumentKind
+from services.documents.domain.parts import CARDS_PER_PAGE, Part, plan_parts
+from services.documents.domain.qr import CSS_PX, qr_drawing
+from services.documents.domain.texts import load_texts
+from services.documents.domain.view import CardView, SheetView, part_view
 
-TEMPLATES_DIR = Path(__file__).parent / "templates"
+TEMPLATES_DIR = Path(__file__).parents[1] / "templates"
 _TEMPLATES = {DocumentKind.SHEET: "key_sheet.html.j2", DocumentKind.LETTER: "key_letter.html.j2"}
 # Numbers of the probe cards (only their QR boxes' ids show them), apart from real cards'.
 _PROBE_NUMBERS = 1_000_000

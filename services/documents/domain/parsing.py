@@ -8,8 +8,8 @@ from pydantic import ValidationError
 
 from contracts.apikeys import is_well_formed, key_hint
 from contracts.documents import KeySheetRequest
+from services.documents.domain.view import school_zone
 from services.documents.errors import DocumentsError
-from services.documents.view import school_zone
 
 # A 1000-card sheet is about 2 MB, well inside the 8 MB NATS payload the reply must fit in;
 # names are shortened for print (view.py), so this only turns away nonsense.

@@ -10,8 +10,8 @@ import structlog
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from contracts.documents import STATUS_ERROR, STATUS_HEADER, STATUS_OK, KeySheetRequest
+from services.documents.domain.parsing import DocumentKind, parse_request
 from services.documents.errors import DocumentsError
-from services.documents.parsing import DocumentKind, parse_request
 
 log = structlog.get_logger(__name__)
 

@@ -6,7 +6,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-LOCALES_DIR = Path(__file__).parent / "locales"
+LOCALES_DIR = Path(__file__).parents[1] / "locales"
 LANGUAGES = ("en", "nl")
 
 

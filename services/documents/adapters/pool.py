@@ -8,9 +8,9 @@ from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
 from contracts.documents import KeySheetRequest
-from services.documents.parsing import DocumentKind
-from services.documents.parts import Part
-from services.documents.render import Renderer, join_pdfs, parts_of
+from services.documents.adapters.render import Renderer, join_pdfs, parts_of
+from services.documents.domain.parsing import DocumentKind
+from services.documents.domain.parts import Part
 
 # One Renderer per worker process, made by the pool's initializer: templates and texts are
 # loaded once per process, not per part. It holds no request data between calls.

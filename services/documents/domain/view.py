@@ -9,8 +9,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from contracts.documents import KeySheetRequest
 from contracts.money import format_usd
+from services.documents.domain.setup import setup_columns
 from services.documents.errors import DocumentsError
-from services.documents.setup import setup_columns
 
 LONG_NAME = 28  # longer names print smaller on a card
 SHOWN_NAME = 60  # and longer ones are cut, so a card's first line never runs into the QR code

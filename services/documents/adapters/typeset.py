@@ -20,8 +20,8 @@ import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from services.documents.pdftext import Glyphs, Run, TypesetError
-from services.documents.view import CardView
+from services.documents.adapters.pdftext import Glyphs, Run, TypesetError
+from services.documents.domain.view import CardView
 
 # Latin, Greek, Cyrillic (and IPA, Armenian) letters, and general punctuation: scripts whose
 # characters are drawn one glyph each, left to right, without shaping.
