@@ -107,7 +107,8 @@ class _Reader:
                 await self._writer.wait_closed()
 
     async def _login(self, reader: asyncio.StreamReader, user: str | None, pw: str | None) -> None:
-        line = await asyncio.wait_for(reader.readline(), STALL_SECONDS)
+        async with asyncio.timeout(STALL_SECONDS):
+            line = await reader.readline()
         if not line.startswith(b"INFO "):
             raise ReplayError("no INFO from the server")
         if json.loads(line[5:]).get("tls_required"):
@@ -127,7 +128,8 @@ class _Reader:
         assert self._writer is not None
         self._writer.write(b"CONNECT %s\r\nPING\r\n" % json.dumps(options).encode())
         self._writer.write(b"SUB %s 1\r\n" % self._inbox)
-        answer = await asyncio.wait_for(reader.readline(), STALL_SECONDS)
+        async with asyncio.timeout(STALL_SECONDS):
+            answer = await reader.readline()
         if not answer.startswith(b"PONG"):
             raise ReplayError(f"login refused: {answer[:100]!r}")
 
@@ -141,7 +143,8 @@ class _Reader:
     async def _read(self, reader: asyncio.StreamReader) -> None:
         buffer = b""
         while not self.done:
-            chunk = await asyncio.wait_for(reader.read(READ_LIMIT), STALL_SECONDS)
+            async with asyncio.timeout(STALL_SECONDS):
+                chunk = await reader.read(READ_LIMIT)
             if not chunk:
                 raise ReplayError("the server closed the connection")
             buffer = buffer + chunk if buffer else chunk

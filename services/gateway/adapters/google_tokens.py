@@ -109,7 +109,8 @@ class AccessTokens:
 
     async def _fetch(self) -> None:
         try:
-            await asyncio.wait_for(asyncio.to_thread(self._refresh), FETCH_TIMEOUT_SECONDS)
+            async with asyncio.timeout(FETCH_TIMEOUT_SECONDS):
+                await asyncio.to_thread(self._refresh)
         except Exception as exc:  # the message may quote Google's answer: log the type only
             log.warning("google_token_failed", error=type(exc).__name__)
             raise UpstreamUnavailable(

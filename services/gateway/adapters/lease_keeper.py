@@ -115,8 +115,9 @@ class LeaseKeeper:
     async def run(self) -> None:
         """Report, renew and give back, every ``report_seconds`` or when woken."""
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.timing.report_seconds)
+            with contextlib.suppress(TimeoutError):  # asyncio.timeout keeps a cancellation
+                async with asyncio.timeout(self.timing.report_seconds):
+                    await self._wake.wait()
             self._wake.clear()
             await self.sync()
 

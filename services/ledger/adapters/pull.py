@@ -151,8 +151,11 @@ class BatchPuller:
             request = {"batch": batch - len(self._got), **options}
             await self._nc.publish(self._next, orjson.dumps(request), reply=self._inbox)
             # Past ``wait`` (e.g. the request was lost in a reconnect): return what arrived.
+            # asyncio.timeout, not wait_for: Python 3.11's wait_for can swallow a cancellation
+            # that arrives as the wait ends, and the ledger would never stop.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._ended.wait(), wait)
+                async with asyncio.timeout(wait):
+                    await self._ended.wait()
         got, self._got = self._got, []
         if not got and self._status is not None and self._status not in _END_OF_BATCH:
             raise PullFailed(f"pull request ended with status {self._status}")
