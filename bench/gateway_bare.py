@@ -23,6 +23,7 @@ import contextlib
 import sys
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 
 import httpx
 from fastapi import FastAPI
@@ -38,6 +39,7 @@ from services.gateway.adapters.upstream import Upstream, content_type
 from services.gateway.adapters.wire import GatewayApp, RawRequest, Streamed, Whole
 from services.gateway.api.openai import error_response
 from services.gateway.app import NO_TELEMETRY, load_models
+from services.gateway.domain.pricing import Model
 from services.gateway.errors import GatewayError
 from services.gateway.settings import GatewaySettings
 
@@ -45,22 +47,27 @@ PATH = "/chat/completions"
 Handler = Callable[[Request], Awaitable[Response]]
 
 
-def create_bare_app(settings: GatewaySettings) -> FastAPI:
-    """``POST /v1/chat/completions`` forwarded to the models file's first model."""
+def _first_model(settings: GatewaySettings) -> tuple[Upstream, Model]:
+    """The gateway's upstream client and the models file's first model (both apps')."""
     models = load_models(settings)
-    model = next(iter(models.values()))
-    upstream: Upstream | None = None
+    return Upstream(models, settings.upstream_timeout_seconds), next(iter(models.values()))
 
+
+def _lifespan(upstream: Upstream) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        nonlocal upstream
         quiet_per_request_loggers()  # as the gateway does
-        upstream = Upstream(models, settings.upstream_timeout_seconds)
         yield
         await upstream.aclose()
 
+    return lifespan
+
+
+def create_bare_app(settings: GatewaySettings) -> FastAPI:
+    """``POST /v1/chat/completions`` forwarded to the models file's first model."""
+    upstream, model = _first_model(settings)
+
     async def forward(request: Request) -> Response:
-        assert upstream is not None
         body = await request.body()
         outgoing = upstream.build(model, PATH, body, uuid.uuid4())
         answer = await upstream.send(outgoing)
@@ -75,7 +82,7 @@ def create_bare_app(settings: GatewaySettings) -> FastAPI:
             await answer.aclose()
         return Response(content, answer.status_code, media_type=media_type)
 
-    app = FastAPI(title="bare pass-through", lifespan=lifespan, telemetry=NO_TELEMETRY)
+    app = FastAPI(title="bare pass-through", lifespan=_lifespan(upstream), telemetry=NO_TELEMETRY)
     app.add_route(f"/v1{PATH}", forward, methods=["POST"])
     install_direct_routes(app)  # as the gateway serves its /v1 POSTs
     return app
@@ -137,15 +144,7 @@ class _Relay:
 
 def create_wire_app(settings: GatewaySettings) -> FastAPI:
     """The pass-through on the gateway's own ASGI path for its forwarding POSTs."""
-    models = load_models(settings)
-    model = next(iter(models.values()))
-    upstream = Upstream(models, settings.upstream_timeout_seconds)
-
-    @contextlib.asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        quiet_per_request_loggers()
-        yield
-        await upstream.aclose()
+    upstream, model = _first_model(settings)
 
     async def forward(scope: Scope, receive: Receive, send: Send) -> None:
         body = b"".join([piece async for piece in RawRequest(scope, receive).stream()])
@@ -160,7 +159,9 @@ def create_wire_app(settings: GatewaySettings) -> FastAPI:
             await answer.aclose()
         await Whole(content, answer.status_code, media_type=media_type)(scope, receive, send)
 
-    app = GatewayApp(title="bare pass-through (wire)", lifespan=lifespan, telemetry=NO_TELEMETRY)
+    app = GatewayApp(
+        title="bare pass-through (wire)", lifespan=_lifespan(upstream), telemetry=NO_TELEMETRY
+    )
     app.direct = {f"/v1{PATH}": forward}
     return app
 
