@@ -59,8 +59,16 @@ class Proxy:
             dialect.check(chosen)
             model = chosen.name
             timing = self.metrics.timing(model, started)
+            exchange, content, wants_usage = await self._admit(
+                request, path, dialect, key=key, model=chosen, raw=raw, body=body
+            )
+            # The parsed body is not needed past here: dropped before the upstream is awaited,
+            # its memory is reused while still in the cache (a 40 KiB body is thousands of
+            # objects; kept through the exchange, 16 requests in flight outgrew the cache and
+            # parsing cost four to five times as much: docs/benchmarks.md, "Fifth round").
+            del body
             response = await self._forward(
-                request, path, dialect, key=key, model=chosen, raw=raw, body=body, timing=timing
+                request, path, dialect, exchange, content, wants_usage=wants_usage, timing=timing
             )
         except Exception as exc:
             self.metrics.raised(path, model, exc)
@@ -68,7 +76,7 @@ class Proxy:
         self.metrics.answered(path, model, response.status_code)
         return response
 
-    async def _forward(
+    async def _admit(
         self,
         request: Incoming,
         path: str,
@@ -78,8 +86,9 @@ class Proxy:
         model: Model,
         raw: bytes,
         body: dict[str, Any],
-        timing: Timing,
-    ) -> Answer:
+    ) -> tuple[Exchange, bytes, bool]:
+        """Admit the request, find its chat, prepare the upstream body: the last uses of the
+        parsed body (the exchange, the body to send and whether the client asked for usage)."""
         exchange = await Exchange.enter(
             self.state, key, model, raw, body, generates=path != EMBEDDINGS_PATH
         )
@@ -88,6 +97,24 @@ class Proxy:
                 self._observe_chat(exchange, request.headers, dialect.chat_view(body))
             cap = exchange.answer_cap if path != EMBEDDINGS_PATH else None
             content, wants_usage = dialect.prepare(raw, body, model, cap)
+        except BaseException:
+            exchange.abandon()
+            raise
+        return exchange, content, wants_usage
+
+    async def _forward(
+        self,
+        request: Incoming,
+        path: str,
+        dialect: Dialect,
+        exchange: Exchange,
+        content: bytes,
+        *,
+        wants_usage: bool,
+        timing: Timing,
+    ) -> Answer:
+        model = exchange.model
+        try:
             exchange.intend()
             outgoing = self.upstream.build(
                 model, path, content, exchange.request_id, dialect.passed(request.headers)
