@@ -20,6 +20,7 @@ also after a restart, so a conversation continued elsewhere stays one chat.
 from __future__ import annotations
 
 import hashlib
+import itertools
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -70,7 +71,7 @@ class _Turns:
     history: frozenset[Digest]
     last: Digest | None
     last_keys: frozenset[Digest]
-    title: str
+    last_text: str  # titles a new chat
     side_request: bool
 
 
@@ -173,6 +174,11 @@ class ChatTracker:
         chats = self._keys.get(key_id)
         if chats is None:
             chats = self._keys[key_id] = _KeyChats(self._limit)
+        if session is not None:
+            known = chats.by_session(session)
+            if known is not None:  # the session's chat: its turns are not read at all
+                chats.touch(known)
+                return ChatDecision(known.chat_id, created=False, title=None)
         turns = read_turns(body)
         chat = self._find(chats, session, turns)
         if chat is None:
@@ -180,7 +186,7 @@ class ChatTracker:
             chats.add(chat)
             opening = tuple(sorted(d.hex() for d in chat.opening))
             hexed = None if session is None else session.hex()
-            return ChatDecision(chat.chat_id, True, turns.title, opening, hexed)
+            return ChatDecision(chat.chat_id, True, title(turns.last_text), opening, hexed)
         if session is None and not turns.side_request:
             chats.remember(chat, turns.last_keys)
         chats.touch(chat)
@@ -218,24 +224,48 @@ class ChatTracker:
 
 def read_turns(body: Mapping[str, Any]) -> _Turns:
     """Hashes the user turns of a chat request (``messages``) or a completion (``prompt``):
-    the last, and of the earlier ones the first ``FIRST_TURNS`` and last ``LAST_TURNS``."""
+    the last, and of the earlier ones the first ``FIRST_TURNS`` and last ``LAST_TURNS``.
+
+    The messages are read from both ends only as far as those turns: a request costs the
+    same however long its conversation (apart from the length of its last turn)."""
     messages = body.get("messages")
     if isinstance(messages, list):
-        users = [m for m in messages if _role(m) == "user"]
         side = any(_is_side_request(m) for m in messages[:2])  # a system prompt comes first
     else:
-        users, side = [{"content": body.get("prompt")}], False
-    last_at = next((i for i in range(len(users) - 1, -1, -1) if _user_text(users[i])), None)
-    if last_at is None:
-        return _Turns(frozenset(), None, frozenset(), UNTITLED, side)
-    last = _user_text(users[last_at])
-    earlier = sorted(
-        {*range(min(FIRST_TURNS, last_at)), *range(max(0, last_at - LAST_TURNS), last_at)}
-    )
-    texts = [text for text in (_user_text(users[i]) for i in earlier) if text]
-    history = frozenset(_turn_digest(text) for text in texts)
+        messages, side = [{"role": "user", "content": body.get("prompt")}], False
+    last_at, last, earlier = _last_and_recent(messages)
+    if last_at < 0:
+        return _Turns(frozenset(), None, frozenset(), "", side)
+    first = []
+    for message in itertools.islice(messages, last_at):
+        if _role(message) == "user":
+            first.append(message)
+            if len(first) == FIRST_TURNS:
+                break
+    # The same message may be one of the first and of the recent turns: hashed once.
+    texts = {id(m): text for m in (*first, *earlier) if (text := _user_text(m))}
+    history = frozenset(_turn_digest(text) for text in texts.values())
     whole, prefixes = _last_digests(last)
-    return _Turns(history, whole, frozenset(prefixes), title(last), side)
+    return _Turns(history, whole, frozenset(prefixes), last, side)
+
+
+def _last_and_recent(messages: list[Any]) -> tuple[int, str, list[Any]]:
+    """From the end: the index and text of the last user turn with text (-1 if none), and
+    the ``LAST_TURNS`` user messages before it."""
+    last_at, last, recent = -1, "", []
+    for index in range(len(messages) - 1, -1, -1):
+        message = messages[index]
+        if _role(message) != "user":
+            continue
+        if last_at < 0:
+            text = _user_text(message)
+            if text:
+                last_at, last = index, text
+        else:
+            recent.append(message)
+            if len(recent) == LAST_TURNS:
+                break
+    return last_at, last, recent
 
 
 def _user_text(message: Mapping[str, Any]) -> str:
