@@ -310,3 +310,24 @@ def test_a_request_costs_the_same_number_of_hashes_however_long_its_chat(
         assert decision.created == (turn == 0)
     assert max(counts) <= chats.FIRST_TURNS + chats.LAST_TURNS + MAX_PREFIXES + 1
     assert counts[-1] == counts[50]  # the 300th request hashes no more than the 51st
+
+
+class Untouchable(dict[str, Any]):
+    """A message chat detection must not read: the middle of a long conversation."""
+
+    def get(self, *args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("chat detection read a message between the turns it hashes")
+
+
+def test_chat_detection_reads_a_long_conversation_only_at_its_ends() -> None:
+    def turns(n: int, word: str) -> list[dict[str, Any]]:
+        pairs = ({"role": "user", "content": f"{word} {i}"} for i in range(n))
+        return [m for p in pairs for m in (p, {"role": "assistant", "content": "ok"})]
+
+    middle: list[dict[str, Any]] = [Untouchable(role="user", content="x")] * 10_000
+    body = {"messages": [*turns(8, "first"), *middle, *turns(8, "late")]}
+    tracker = counter_ids()
+    opened = tracker.observe(KEY, None, body)
+    again = tracker.observe(KEY, None, body)
+    assert opened.created and opened.title == "late 7"
+    assert again.chat_id == opened.chat_id and not again.created
