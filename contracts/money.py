@@ -32,6 +32,15 @@ def micro_to_usd(micro: int) -> Decimal:
     return (Decimal(micro) / MICRO_PER_USD).quantize(_MICRO)
 
 
+def usd_text(micro: int) -> str:
+    """``str(micro_to_usd(micro))`` by integer arithmetic, e.g. ``"12.500000"``: a report
+    writes thousands of amounts, and the Decimal division and quantize were most of a row."""
+    # %-formatting of the divmod is twice as fast as an f-string here (0.2 against 0.5 µs).
+    if micro < 0:
+        return "-%d.%06d" % divmod(-micro, MICRO_PER_USD)  # noqa: UP031 (speed, see above)
+    return "%d.%06d" % divmod(micro, MICRO_PER_USD)  # noqa: UP031 (speed, see above)
+
+
 def is_whole_cents(usd: Decimal) -> bool:
     """True when the amount has no fraction of a cent."""
     return usd == usd.quantize(_CENT, rounding=ROUND_HALF_EVEN)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
+from operator import itemgetter
 from typing import Any
 
 from contracts.events import Role
-from contracts.money import micro_to_usd
+from contracts.money import usd_text
 from services.ledger.domain.projection import KeysView
 from services.ledger.domain.scope import Dimension, Filters
 
@@ -90,16 +91,49 @@ def with_names(row: Mapping[str, Any], view: KeysView) -> dict[str, Any]:
     if "key_id" in row:
         named["key_hint"] = view.key_hint(row["key_id"])
     if "cost_micro_usd" in row:
-        named["cost_usd"] = str(micro_to_usd(int(row["cost_micro_usd"])))
+        named["cost_usd"] = usd_text(int(row["cost_micro_usd"]))
     return named
+
+
+# The columns of a report row that are their own name, after the ids and names (NAMED).
+_OWN_NAME = ("day", "model")
 
 
 def usage_rows(
     rows: Iterable[Mapping[str, Any]], by: Dimension, view: KeysView
 ) -> list[dict[str, Any]]:
-    """Rollup aggregates as report rows, in the column order of the CSV."""
-    columns = NAMED[by] + METRICS
-    return [_pick(with_names(row, view), columns) for row in rows]
+    """Rollup aggregates as report rows, in the column order of the CSV.
+
+    A school's groups x days over a year are 7 300 rows of 20 groups: the names are looked
+    up once per ids (as ``with_names`` does), and each row is built in one step."""
+    own = tuple(c for c in NAMED[by] if c in _OWN_NAME)
+    named = NAMED[by][: len(NAMED[by]) - len(own)]
+    assert named + own == NAMED[by], f"{by}: a day or model column comes last"
+    ids = tuple(c for c in named if c.endswith("_id"))
+    columns = named + own + METRICS
+    # The row's values in the order of the columns after the names; cost_usd's place first
+    # holds the micro-dollars, written as dollars below.
+    values_of = itemgetter(*own, *("cost_micro_usd" if m == "cost_usd" else m for m in METRICS))
+    ids_of = _values(ids)
+    heads: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+    shaped = []
+    for row in rows:
+        key = ids_of(row)
+        head = heads.get(key)
+        if head is None:
+            names = with_names(dict(zip(ids, key, strict=True)), view)
+            head = heads[key] = tuple(names[c] for c in named)
+        report_row = dict(zip(columns, head + values_of(row), strict=True))
+        report_row["cost_usd"] = usd_text(int(report_row["cost_usd"]))
+        shaped.append(report_row)
+    return shaped
+
+
+def _values(columns: tuple[str, ...]) -> Callable[[Mapping[str, Any]], tuple[Any, ...]]:
+    """A function of a row to its values of these columns, as a tuple."""
+    if len(columns) > 1:
+        return itemgetter(*columns)
+    return (lambda row: (row[columns[0]],)) if columns else (lambda row: ())
 
 
 def with_idle_users(rows: list[dict[str, Any]], view: KeysView, f: Filters) -> list[dict[str, Any]]:
@@ -135,12 +169,13 @@ def of_role(rows: list[dict[str, Any]], role: Role | None, view: KeysView) -> li
 
 def total(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """The sum of a report's rows (first and last use over all of them)."""
-    sums = {m: sum(int(r[m]) for r in rows) for m in METRICS[:4] + ("cost_micro_usd", "chats")}
-    firsts = [r["first_use"] for r in rows if r["first_use"] is not None]
-    lasts = [r["last_use"] for r in rows if r["last_use"] is not None]
+    summed = METRICS[:4] + ("cost_micro_usd", "chats")
+    sums = {m: sum(map(int, map(itemgetter(m), rows))) for m in summed}
+    firsts = [t for t in map(itemgetter("first_use"), rows) if t is not None]
+    lasts = [t for t in map(itemgetter("last_use"), rows) if t is not None]
     return {
         **sums,
-        "cost_usd": str(micro_to_usd(sums["cost_micro_usd"])),
+        "cost_usd": usd_text(sums["cost_micro_usd"]),
         "first_use": min(firsts) if firsts else None,
         "last_use": max(lasts) if lasts else None,
     }
