@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import gc
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from functools import partial
@@ -105,12 +107,23 @@ async def open_ledger(s: LedgerSettings, meters: Meters, startup: Startup) -> Le
         s.maintenance_interval_seconds,
     )
     startup.start("ledger-consumer", consume, healthy=consumer.caught_up)
+    startup.task(asyncio.create_task(_freeze_when_caught_up(follower)))
     startup.start("ledger-maintenance", maintenance)
     startup.task(meters.readiness.watch("keys", follower.caught_up))
     startup.task(meters.readiness.watch("usage", consumer.caught_up))
     meters.readiness.check("nats", lambda: bool(nc.is_connected))
     meters.position.set_function(lambda: consumer.last_sequence)
     return LedgerRuntime(s, pool, js, view)
+
+
+async def _freeze_when_caught_up(follower: Follower) -> None:
+    """Once the directory is loaded, keep what start-up made out of the collector's passes.
+
+    Modules, the app and the directory (about 120 000 objects) live as long as the process;
+    a full collection walked them all (55 ms of CPU), and a year of a school's group x day
+    report (7 300 rows) set one off in about one answer in 40, doubling its p95."""
+    await follower.caught_up.wait()
+    gc.freeze()
 
 
 def create_app(settings: LedgerSettings) -> FastAPI:
