@@ -102,7 +102,21 @@ _OWN_NAME = ("day", "model")
 def usage_rows(
     rows: Iterable[Mapping[str, Any]], by: Dimension, view: KeysView
 ) -> list[dict[str, Any]]:
-    """Rollup aggregates as report rows, in the column order of the CSV.
+    """Rollup aggregates as report rows, in the column order of the CSV."""
+    return _shaped(rows, by, view, lambda column: column)
+
+
+def table_rows(
+    columns: Sequence[str], rows: Iterable[Sequence[Any]], by: Dimension, view: KeysView
+) -> list[dict[str, Any]]:
+    """``usage_rows`` of rows of values in the order of ``columns``."""
+    return _shaped(rows, by, view, columns.index)
+
+
+def _shaped(
+    rows: Iterable[Any], by: Dimension, view: KeysView, key: Callable[[str], Any]
+) -> list[dict[str, Any]]:
+    """Report rows of rows whose value of a column is ``row[key(column)]``.
 
     A school's groups x days over a year are 7 300 rows of 20 groups: the names are looked
     up once per ids (as ``with_names`` does), and each row is built in one step."""
@@ -113,27 +127,28 @@ def usage_rows(
     columns = named + own + METRICS
     # The row's values in the order of the columns after the names; cost_usd's place first
     # holds the micro-dollars, written as dollars below.
-    values_of = itemgetter(*own, *("cost_micro_usd" if m == "cost_usd" else m for m in METRICS))
-    ids_of = _values(ids)
+    after = (*own, *("cost_micro_usd" if m == "cost_usd" else m for m in METRICS))
+    values_of = itemgetter(*map(key, after))
+    ids_of = _values(tuple(map(key, ids)))
     heads: dict[tuple[Any, ...], tuple[Any, ...]] = {}
     shaped = []
     for row in rows:
-        key = ids_of(row)
-        head = heads.get(key)
+        found = ids_of(row)
+        head = heads.get(found)
         if head is None:
-            names = with_names(dict(zip(ids, key, strict=True)), view)
-            head = heads[key] = tuple(names[c] for c in named)
+            names = with_names(dict(zip(ids, found, strict=True)), view)
+            head = heads[found] = tuple(names[c] for c in named)
         report_row = dict(zip(columns, head + values_of(row), strict=True))
         report_row["cost_usd"] = usd_text(int(report_row["cost_usd"]))
         shaped.append(report_row)
     return shaped
 
 
-def _values(columns: tuple[str, ...]) -> Callable[[Mapping[str, Any]], tuple[Any, ...]]:
-    """A function of a row to its values of these columns, as a tuple."""
-    if len(columns) > 1:
-        return itemgetter(*columns)
-    return (lambda row: (row[columns[0]],)) if columns else (lambda row: ())
+def _values(keys: tuple[Any, ...]) -> Callable[[Any], tuple[Any, ...]]:
+    """A function of a row to its values at these keys, as a tuple."""
+    if len(keys) > 1:
+        return itemgetter(*keys)
+    return (lambda row: (row[keys[0]],)) if keys else (lambda row: ())
 
 
 def with_idle_users(rows: list[dict[str, Any]], view: KeysView, f: Filters) -> list[dict[str, Any]]:
