@@ -156,7 +156,15 @@ async def main(args: argparse.Namespace) -> None:
                 await seal(pool)
                 print(f"reports over {count:,} requests (load average {os.getloadavg()[0]:.1f}):")
                 nc = await connect(nats.url, "bench-reports")
-                await bench_endpoints(pool, url, nc.jetstream(), nats.url, args.repeat, args.only)
+                await bench_endpoints(
+                    pool,
+                    url,
+                    nc.jetstream(),
+                    nats.url,
+                    args.repeat,
+                    args.only,
+                    _pid(postgres.process),
+                )
                 await nc.close()
                 await pool.close()
         finally:

@@ -185,7 +185,7 @@ def of_role(rows: list[dict[str, Any]], role: Role | None, view: KeysView) -> li
 def total(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """The sum of a report's rows (first and last use over all of them)."""
     summed = METRICS[:4] + ("cost_micro_usd", "chats")
-    sums = {m: sum(map(int, map(itemgetter(m), rows))) for m in summed}
+    sums = {m: int(sum(map(itemgetter(m), rows))) for m in summed}
     firsts = [t for t in map(itemgetter("first_use"), rows) if t is not None]
     lasts = [t for t in map(itemgetter("last_use"), rows) if t is not None]
     return {
