@@ -83,7 +83,10 @@ def _consumer(
 async def open_ledger(s: LedgerSettings, meters: Meters, startup: Startup) -> LedgerRuntime:
     """Migrate, open pool and NATS, follow KEYS, then consume USAGE; undone in reverse."""
     await migrate(s.database_url, s.schema_name, SQL_DIR)
-    pool = await startup.open(open_pool(s.database_url, s.schema_name), Pool.close)
+    # Sessions in UTC: the ledger's SQL names every zone it means (a school's), and psycopg
+    # reads a UTC session's timestamps with the fixed UTC offset, not a ZoneInfo: a third
+    # less CPU for a year of group x day rows (14 600 timestamps).
+    pool = await startup.open(open_pool(s.database_url, s.schema_name, time_zone="UTC"), Pool.close)
     nc = await startup.open(connect(s.nats_url, f"ledger-{s.instance_id}"), close_nats)
     js = nc.jetstream()
     await ensure_streams(js, s.stream_replicas)
