@@ -118,7 +118,8 @@ async def usage_table(
             "SELECT {columns}, {metrics} FROM {source} AS u WHERE {where}"
             " GROUP BY {columns} ORDER BY {columns}"
         ).format(columns=columns, metrics=_METRICS, source=source, where=where)
-        cursor = conn.cursor(row_factory=tuple_row)
+        # Binary results: bigints, texts, days and timestamps, each read without parsing.
+        cursor = conn.cursor(row_factory=tuple_row, binary=True)
         rows = await (await cursor.execute(query, params)).fetchall()
         return tuple(c.name for c in cursor.description or ()), rows
 

@@ -119,26 +119,27 @@ def _shaped(
     """Report rows of rows whose value of a column is ``row[key(column)]``.
 
     A school's groups x days over a year are 7 300 rows of 20 groups: the names are looked
-    up once per ids (as ``with_names`` does), and each row is built in one step."""
+    up once per ids (as ``with_names`` does) into a first row of that group, with every
+    column in its place, and each row is a copy of it with the row's values put in."""
     own = tuple(c for c in NAMED[by] if c in _OWN_NAME)
     named = NAMED[by][: len(NAMED[by]) - len(own)]
     assert named + own == NAMED[by], f"{by}: a day or model column comes last"
     ids = tuple(c for c in named if c.endswith("_id"))
-    columns = named + own + METRICS
-    # The row's values in the order of the columns after the names; cost_usd's place first
-    # holds the micro-dollars, written as dollars below.
-    after = (*own, *("cost_micro_usd" if m == "cost_usd" else m for m in METRICS))
-    values_of = itemgetter(*map(key, after))
+    after = own + METRICS
+    # The row's values of the columns after the names; cost_usd's place first holds the
+    # micro-dollars, written as dollars below.
+    values_of = itemgetter(*(key("cost_micro_usd" if c == "cost_usd" else c) for c in after))
     ids_of = _values(tuple(map(key, ids)))
-    heads: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+    firsts: dict[tuple[Any, ...], dict[str, Any]] = {}
     shaped = []
     for row in rows:
         found = ids_of(row)
-        head = heads.get(found)
-        if head is None:
+        first = firsts.get(found)
+        if first is None:
             names = with_names(dict(zip(ids, found, strict=True)), view)
-            head = heads[found] = tuple(names[c] for c in named)
-        report_row = dict(zip(columns, head + values_of(row), strict=True))
+            first = firsts[found] = {c: names[c] for c in named} | dict.fromkeys(after)
+        report_row = first.copy()
+        report_row.update(zip(after, values_of(row), strict=True))
         report_row["cost_usd"] = usd_text(int(report_row["cost_usd"]))
         shaped.append(report_row)
     return shaped
