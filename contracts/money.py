@@ -34,7 +34,7 @@ def micro_to_usd(micro: int) -> Decimal:
 
 def usd_text(micro: int) -> str:
     """``str(micro_to_usd(micro))`` by integer arithmetic, e.g. ``"12.500000"``: a report
-    writes thousands of amounts, and the Decimal division and quantize were most of a row."""
+    writes thousands of amounts (0.2 µs each, against 0.8 µs through the Decimal)."""
     # %-formatting of the divmod is twice as fast as an f-string here (0.2 against 0.5 µs).
     if micro < 0:
         return "-%d.%06d" % divmod(-micro, MICRO_PER_USD)  # noqa: UP031 (speed, see above)

@@ -100,7 +100,7 @@ async def usage_table(
     pool: Pool, by: Dimension, f: Filters
 ) -> tuple[tuple[str, ...], list[tuple[Any, ...]]]:
     """``usage`` as its column names and rows of values: no dict per row (a year of a
-    school's groups x days is 7 300 rows, and making a dict of each was a fifth of them)."""
+    school's groups x days is 7 300 rows, and a dict of each was a quarter of fetching them)."""
     filters, params = _where(f, by)
     columns = sql.SQL(", ").join(sql.Identifier(c) for c in GROUP_BY[by])
     table = _rollup(by, f)
