@@ -60,7 +60,7 @@ class UsageConsumer:
         *,
         today: Callable[[], date],
         retention_months: int = 0,
-        batch_size: int = 1000,
+        batch_size: int = 5000,
         writers: int = 2,
         ack_wait: float = 15,
         on_written: Callable[[Written, Batch], None] | None = None,
