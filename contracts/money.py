@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from decimal import ROUND_CEILING, ROUND_HALF_EVEN, Decimal, InvalidOperation
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 
 MICRO_PER_USD = 1_000_000
 _CENT = Decimal("0.01")
@@ -43,13 +43,3 @@ def format_usd(micro: int) -> str:
     cents = usd.quantize(_CENT, rounding=ROUND_HALF_EVEN)
     shown = cents if cents == usd else usd.normalize()
     return f"${shown:,}" if shown >= 0 else f"-${-shown:,}"
-
-
-def token_cost_micro(tokens: int, usd_per_million: Decimal) -> Decimal:
-    """Exact cost in micro-USD (a Decimal): a price per million tokens is micro-USD per token."""
-    return Decimal(tokens) * usd_per_million
-
-
-def round_up_micro(cost: Decimal) -> int:
-    """Round a micro-USD cost up to a whole micro-dollar: the system never undercharges."""
-    return int(cost.to_integral_value(rounding=ROUND_CEILING))

@@ -21,12 +21,6 @@ def test_amounts_that_are_not_exact_dollars_are_rejected(bad: str) -> None:
         money.usd_to_micro(bad)
 
 
-def test_token_cost_is_exact_and_rounds_up_to_a_micro_dollar() -> None:
-    # 1234 tokens at $2.50 per million = 3085 micro-USD exactly
-    assert money.token_cost_micro(1234, Decimal("2.50")) == Decimal(3085)
-    assert money.round_up_micro(Decimal("3085.0001")) == 3086
-
-
 def test_format_usd_shows_cents() -> None:
     assert money.format_usd(12_500_000) == "$12.50"
     assert money.format_usd(1_234_567_000_000) == "$1,234,567.00"
