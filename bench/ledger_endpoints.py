@@ -5,7 +5,9 @@ scope checks, the queries, shaping and JSON all count) on the requests
 ``bench.ledger_reports`` generated, with their directory published to ``KEYS`` (10 schools,
 even ones in Amsterdam and odd ones in New York, 20 groups of 25 students each, a key each)
 and an administrator of all schools. Each question runs once to warm up, then ``repeat``
-times; the median, p95 and max are printed. Asserts nothing.
+times; the median, p95 and max are printed, with the CPU this process (the ledger and the
+client) spent per answer and PostgreSQL's per answer (with ``server_pid``: on a shared machine
+the steadier figures). Asserts nothing.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from nats.js import JetStreamContext
 from pydantic import SecretStr
 
 from bench.ledger_reports import YEAR_END, YEAR_START
+from bench.process_cpu import cpu_seconds
 from contracts.apikeys import hash_secret
 from contracts.codec import encode, headers, subject
 from contracts.events import (
@@ -157,22 +160,29 @@ def questions(chat_id: uuid.UUID, chat_key: uuid.UUID) -> list[str]:
     ]
 
 
-async def _timed(client: httpx.AsyncClient, path: str, repeat: int) -> None:
+async def _timed(
+    client: httpx.AsyncClient, path: str, repeat: int, server_pid: int | None = None
+) -> None:
     csv = path.endswith("&csv=1")
     target = path.removesuffix("&csv=1")
     auth = {"Authorization": f"Bearer {TOKEN}", "Accept": "text/csv" if csv else "*/*"}
     reply = await client.get(target, headers=auth)  # warm-up, and a check
     assert reply.status_code == 200, f"{path}: {reply.status_code} {reply.text[:300]}"
-    times = []
+    times, cpu = [], []
+    server_before = cpu_seconds(server_pid) if server_pid else 0.0
     for _ in range(repeat):
-        started = time.perf_counter()
+        started, used = time.perf_counter(), time.process_time()
         await client.get(target, headers=auth)
         times.append((time.perf_counter() - started) * 1000)
+        cpu.append((time.process_time() - used) * 1000)
+    server = (cpu_seconds(server_pid) - server_before) * 1000 / repeat if server_pid else 0.0
     p95 = statistics.quantiles(times, n=20)[-1]
     label = ("CSV " if csv else "") + target.split("&from=")[0].split("?from=")[0]
     print(
         f"  {label[:66]:<66} {len(reply.content) / 1024:7.1f} KiB"
         f"  median {statistics.median(times):7.1f} ms  p95 {p95:7.1f} ms  max {max(times):7.1f} ms"
+        f"  CPU: this process median {statistics.median(cpu):6.1f} ms"
+        f" p95 {statistics.quantiles(cpu, n=20)[-1]:6.1f} ms, PostgreSQL {server:5.1f} ms"
     )
 
 
@@ -191,6 +201,7 @@ async def bench_endpoints(
     nats_url: str,
     repeat: int = 20,
     only: str = "",
+    server_pid: int | None = None,
 ) -> None:
     """Publish the directory, start the ledger on the generated data, time every endpoint."""
     await ensure_streams(js)
@@ -213,4 +224,4 @@ async def bench_endpoints(
             await _wait_ready(client)
             for path in questions(chat_id, chat_key):
                 if only in path:
-                    await _timed(client, path, repeat)
+                    await _timed(client, path, repeat, server_pid)

@@ -35,6 +35,7 @@ from infra.database import Pool, migrate, open_pool
 from infra.embedded import EmbeddedNats, EmbeddedPostgres
 from infra.messaging import connect, ensure_streams
 from services.ledger.app import SQL_DIR
+from services.ledger.settings import LedgerSettings
 from services.ledger.usecases.ingest import UsageConsumer
 from services.ledger.usecases.maintenance import maintain
 from tests.fakes.events import request_metered
@@ -156,7 +157,15 @@ async def main(args: argparse.Namespace) -> None:
                 await seal(pool)
                 print(f"reports over {count:,} requests (load average {os.getloadavg()[0]:.1f}):")
                 nc = await connect(nats.url, "bench-reports")
-                await bench_endpoints(pool, url, nc.jetstream(), nats.url, args.repeat, args.only)
+                await bench_endpoints(
+                    pool,
+                    url,
+                    nc.jetstream(),
+                    nats.url,
+                    args.repeat,
+                    args.only,
+                    _pid(postgres.process),
+                )
                 await nc.close()
                 await pool.close()
         finally:
@@ -190,7 +199,12 @@ if __name__ == "__main__":
     )
     parser.add_argument("--only", default="", help="time only the questions containing this")
     parser.add_argument("--repeat", type=int, default=20, help="timed runs per report")
-    parser.add_argument("--batch", type=int, default=1000, help="consumer batch size")
+    parser.add_argument(
+        "--batch",
+        type=int,
+        default=LedgerSettings.model_fields["ingest_batch_size"].default,
+        help="consumer batch size (default: the ledger's)",
+    )
     parser.add_argument(
         "--report-requests", type=int, nargs="*", default=[1_000_000], help="request counts"
     )

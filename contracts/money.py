@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from decimal import ROUND_CEILING, ROUND_HALF_EVEN, Decimal, InvalidOperation
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 
 MICRO_PER_USD = 1_000_000
 _CENT = Decimal("0.01")
@@ -32,6 +32,15 @@ def micro_to_usd(micro: int) -> Decimal:
     return (Decimal(micro) / MICRO_PER_USD).quantize(_MICRO)
 
 
+def usd_text(micro: int) -> str:
+    """``str(micro_to_usd(micro))`` by integer arithmetic, e.g. ``"12.500000"``: a report
+    writes thousands of amounts (0.2 µs each, against 0.8 µs through the Decimal)."""
+    # %-formatting of the divmod is twice as fast as an f-string here (0.2 against 0.5 µs).
+    if micro < 0:
+        return "-%d.%06d" % divmod(-micro, MICRO_PER_USD)  # noqa: UP031 (speed, see above)
+    return "%d.%06d" % divmod(micro, MICRO_PER_USD)  # noqa: UP031 (speed, see above)
+
+
 def is_whole_cents(usd: Decimal) -> bool:
     """True when the amount has no fraction of a cent."""
     return usd == usd.quantize(_CENT, rounding=ROUND_HALF_EVEN)
@@ -43,13 +52,3 @@ def format_usd(micro: int) -> str:
     cents = usd.quantize(_CENT, rounding=ROUND_HALF_EVEN)
     shown = cents if cents == usd else usd.normalize()
     return f"${shown:,}" if shown >= 0 else f"-${-shown:,}"
-
-
-def token_cost_micro(tokens: int, usd_per_million: Decimal) -> Decimal:
-    """Exact cost in micro-USD (a Decimal): a price per million tokens is micro-USD per token."""
-    return Decimal(tokens) * usd_per_million
-
-
-def round_up_micro(cost: Decimal) -> int:
-    """Round a micro-USD cost up to a whole micro-dollar: the system never undercharges."""
-    return int(cost.to_integral_value(rounding=ROUND_CEILING))

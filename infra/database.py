@@ -12,18 +12,22 @@ from psycopg_pool import AsyncConnectionPool
 Pool = AsyncConnectionPool[AsyncConnection[DictRow]]
 
 
-def _schema_options(schema: str) -> str:
-    return f"-c search_path={schema},public"
+def _schema_options(schema: str, time_zone: str | None = None) -> str:
+    zone = f" -c TimeZone={time_zone}" if time_zone else ""
+    return f"-c search_path={schema},public{zone}"
 
 
-async def open_pool(url: str, schema: str, max_size: int = 10) -> Pool:
-    """An open pool whose connections see the service's own schema first."""
+async def open_pool(
+    url: str, schema: str, max_size: int = 10, time_zone: str | None = None
+) -> Pool:
+    """An open pool whose connections see the service's own schema first (and run in
+    ``time_zone``, when given, instead of the server's)."""
     pool = Pool(
         url,
         connection_class=AsyncConnection[DictRow],
         min_size=1,
         max_size=max_size,
-        kwargs={"options": _schema_options(schema), "row_factory": dict_row},
+        kwargs={"options": _schema_options(schema, time_zone), "row_factory": dict_row},
         # After a PostgreSQL restart the idle connections are dead: checked before use,
         # they are replaced instead of failing the next request.
         check=Pool.check_connection,

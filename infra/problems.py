@@ -4,12 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
+import psycopg
+import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 PROBLEM_JSON = "application/problem+json"
+# Seconds a client is asked to wait when the database cannot be reached.
+RETRY_AFTER_S = 5
+log = structlog.get_logger()
 
 
 def problem(status: int, title: str, detail: str, **extra: Any) -> JSONResponse:
@@ -35,7 +40,8 @@ def _validation_detail(exc: RequestValidationError) -> tuple[str, list[dict[str,
 
 
 def install_problem_handlers(app: FastAPI) -> None:
-    """Validation errors (422) and HTTP errors (404, 405, ...) as problem details."""
+    """Validation errors (422), HTTP errors (404, 405, ...) and an unreachable database (503,
+    nothing changed: a write is one transaction) as problem details."""
 
     async def on_validation(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
@@ -51,8 +57,19 @@ def install_problem_handlers(app: FastAPI) -> None:
             response.headers[name] = value
         return response
 
+    async def on_database_down(request: Request, exc: Exception) -> JSONResponse:
+        # The error's text names the server and the socket: the log gets its class only.
+        log.warning("database_unavailable", path=request.url.path, error=type(exc).__name__)
+        detail = "The database cannot be reached just now; nothing was changed. Try again shortly."
+        response = problem(503, "Service Unavailable", detail)
+        response.headers["Retry-After"] = str(RETRY_AFTER_S)
+        return response
+
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
+    # A pool time-out (psycopg_pool.PoolTimeout) is an OperationalError too.
+    app.add_exception_handler(psycopg.OperationalError, on_database_down)
+    app.add_exception_handler(psycopg.InterfaceError, on_database_down)
 
 
 def _title(status: int) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import gc
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from functools import partial
@@ -81,7 +83,10 @@ def _consumer(
 async def open_ledger(s: LedgerSettings, meters: Meters, startup: Startup) -> LedgerRuntime:
     """Migrate, open pool and NATS, follow KEYS, then consume USAGE; undone in reverse."""
     await migrate(s.database_url, s.schema_name, SQL_DIR)
-    pool = await startup.open(open_pool(s.database_url, s.schema_name), Pool.close)
+    # Sessions in UTC: the ledger's SQL names every zone it means (a school's), and psycopg
+    # reads a UTC session's timestamps with the fixed UTC offset, not a ZoneInfo: 4-5 ms
+    # less CPU to read a year of a school's group x day rows (14 600 timestamps).
+    pool = await startup.open(open_pool(s.database_url, s.schema_name, time_zone="UTC"), Pool.close)
     nc = await startup.open(connect(s.nats_url, f"ledger-{s.instance_id}"), close_nats)
     js = nc.jetstream()
     await ensure_streams(js, s.stream_replicas)
@@ -105,12 +110,23 @@ async def open_ledger(s: LedgerSettings, meters: Meters, startup: Startup) -> Le
         s.maintenance_interval_seconds,
     )
     startup.start("ledger-consumer", consume, healthy=consumer.caught_up)
+    startup.task(asyncio.create_task(_freeze_when_caught_up(follower)))
     startup.start("ledger-maintenance", maintenance)
     startup.task(meters.readiness.watch("keys", follower.caught_up))
     startup.task(meters.readiness.watch("usage", consumer.caught_up))
     meters.readiness.check("nats", lambda: bool(nc.is_connected))
     meters.position.set_function(lambda: consumer.last_sequence)
     return LedgerRuntime(s, pool, js, view)
+
+
+async def _freeze_when_caught_up(follower: Follower) -> None:
+    """Once the directory is loaded, keep what start-up made out of the collector's passes.
+
+    Modules, the app and the directory (about 120 000 objects) live as long as the process;
+    a full collection walked them all (55-80 ms of CPU), and a year of a school's group x day
+    report (7 300 rows) set one off in about one answer in 40, doubling its p95."""
+    await follower.caught_up.wait()
+    gc.freeze()
 
 
 def create_app(settings: LedgerSettings) -> FastAPI:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from contracts import apikeys, money
 
@@ -15,16 +17,22 @@ def test_dollars_convert_to_exact_micro_dollars() -> None:
     assert money.micro_to_usd(12_500_000) == Decimal("12.500000")
 
 
+@given(st.integers(min_value=-(2**63), max_value=2**63 - 1))
+def test_the_text_of_an_amount_is_the_decimal_s(micro: int) -> None:
+    # Every amount a bigint column holds, written as micro_to_usd's Decimal writes itself.
+    assert money.usd_text(micro) == str(money.micro_to_usd(micro))
+
+
+@pytest.mark.parametrize("micro", [0, 1, -1, 999_999, -999_999, 1_000_000, -(2**63), 2**63 - 1])
+def test_the_text_of_an_amount_has_six_decimals(micro: int) -> None:
+    assert money.usd_text(micro) == str(money.micro_to_usd(micro))
+    assert money.usd_text(12_500_000) == "12.500000" and money.usd_text(-1) == "-0.000001"
+
+
 @pytest.mark.parametrize("bad", ["NaN", "Infinity", "-Infinity", "0.0000001", "abc"])
 def test_amounts_that_are_not_exact_dollars_are_rejected(bad: str) -> None:
     with pytest.raises(money.MoneyError):
         money.usd_to_micro(bad)
-
-
-def test_token_cost_is_exact_and_rounds_up_to_a_micro_dollar() -> None:
-    # 1234 tokens at $2.50 per million = 3085 micro-USD exactly
-    assert money.token_cost_micro(1234, Decimal("2.50")) == Decimal(3085)
-    assert money.round_up_micro(Decimal("3085.0001")) == 3086
 
 
 def test_format_usd_shows_cents() -> None:

@@ -71,3 +71,31 @@ async def test_a_key_revoked_after_a_postgresql_restart_reaches_keys_and_readyz_
     async with asyncio.timeout(5):
         while not await revoked_in_keys(nats_client, key_id):
             await asyncio.sleep(0.05)
+
+
+async def test_while_postgresql_is_down_a_write_answers_503_and_changes_nothing(
+    keys_on_own_pg: Keys, own_pg: EmbeddedPostgres
+) -> None:
+    keys = keys_on_own_pg
+    before = await keys.event_count()
+    own_pg.stop()
+    try:
+        with capture_logs() as logs:
+            refused = await keys.call("POST", "/users/s1/keys", json={"budget_usd": "5.00"})
+    finally:
+        own_pg.start()
+    assert refused.status_code == 503, refused.text
+    assert refused.headers["retry-after"] == "5"
+    assert refused.headers["content-type"].startswith("application/problem+json")
+    detail = refused.json()["detail"]
+    assert detail.startswith("The database cannot be reached just now; nothing was changed.")
+    # Neither the answer nor the log names the server, its socket or the SQL.
+    port = str(own_pg.port)
+    assert port not in refused.text and "connection" not in refused.text.lower()
+    logged = [e for e in logs if e["event"] == "database_unavailable"]
+    assert logged and all(port not in str(e) for e in logged)
+
+    await wait_for_readyz(keys.http, 200, timeout=30)
+    assert await keys.event_count() == before
+    created = await keys.call("POST", "/users/s1/keys", json={"budget_usd": "5.00"})
+    assert created.status_code == 201, created.text

@@ -104,12 +104,7 @@ async def usage_report(
     asked |= {"user_id": user_id, "key_id": key_id, "model": model}
     question = scoped(admin, runtime.view, from_, to, asked)
     filters = question.filters
-    found = await queries.usage(runtime.pool, dimension, filters)
-    if dimension == "user":
-        found = reports.with_idle_users(found, runtime.view, filters)
-    if dimension == "key":
-        found = budgets.with_idle_keys(found, runtime.view, filters)
-    rows = reports.usage_rows(reports.of_role(found, role, runtime.view), dimension, runtime.view)
+    rows = await _usage_rows(runtime, dimension, filters, role)
     total, count = reports.total(rows), len(rows)
     rows = paging.page(paging.arrange(rows, dimension, sort, order), offset, limit)
     extra: tuple[str, ...] = ()
@@ -123,6 +118,23 @@ async def usage_report(
     return json_response(
         {**question.answer(), "by": dimension, **listing, "rows": rows, "total": total}
     )
+
+
+async def _usage_rows(
+    runtime: LedgerRuntime, dimension: Dimension, filters: scope.Filters, role: Role | None
+) -> list[dict[str, Any]]:
+    """The report's rows: with the idle users or keys, of the asked role."""
+    view = runtime.view
+    if dimension not in ("user", "key") and role is None:
+        # Nothing to add or drop: shaped straight from the fetched values (no dict per row).
+        columns, values = await queries.usage_table(runtime.pool, dimension, filters)
+        return reports.table_rows(columns, values, dimension, view)
+    found = await queries.usage(runtime.pool, dimension, filters)
+    if dimension == "user":
+        found = reports.with_idle_users(found, view, filters)
+    if dimension == "key":
+        found = budgets.with_idle_keys(found, view, filters)
+    return reports.usage_rows(reports.of_role(found, role, view), dimension, view)
 
 
 async def _with_budgets(runtime: LedgerRuntime, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -60,7 +60,7 @@ class UsageConsumer:
         *,
         today: Callable[[], date],
         retention_months: int = 0,
-        batch_size: int = 1000,
+        batch_size: int = 5000,
         writers: int = 2,
         ack_wait: float = 15,
         on_written: Callable[[Written, Batch], None] | None = None,
@@ -215,22 +215,38 @@ class UsageConsumer:
             raise
         except Exception as exc:  # refused by PostgreSQL, or by our own row mapping
             log.warning("ledger_batch_refused", error=type(exc).__name__, events=len(decoded))
-        # One event at a time: those refused on their own are the poison, the rest is written.
-        written, kept, dead = Written(0, 0), Batch(), []
-        for msg, event in decoded:
-            one = split([event], oldest, self._zone_of)
+        kept, dead = Batch(), list[DeadLetter]()
+        written = await self._write_halves(decoded, oldest, kept, dead)
+        return written, kept, dead
+
+    async def _write_halves(
+        self, refused: Decoded, oldest: date | None, kept: Batch, dead: list[DeadLetter]
+    ) -> Written:
+        """Write each half of a refused batch, and each half of a refused half: the events
+        refused on their own are the poison (``dead``), the rest is written (``kept``, and
+        what was new is returned). One poison event among n costs about 2 log2(n)
+        transactions instead of n, which matters for batches of thousands."""
+        written = Written(0, 0)
+        middle = len(refused) // 2
+        for half in (refused[:middle], refused[middle:]):
+            if not half:
+                continue
+            part = split([event for _, event in half], oldest, self._zone_of)
             try:
-                done = await self._write_batch(one)
+                done = await self._write_batch(part)
             except TRANSIENT:
                 raise
-            except Exception as exc:  # this event alone is refused: a dead letter
-                dead.append(_dead_letter(msg, f"{type(exc).__name__}: {exc}"))
-                continue
+            except Exception as exc:  # refused: halve it again, or a dead letter if alone
+                if len(half) == 1:
+                    dead.append(_dead_letter(half[0][0], f"{type(exc).__name__}: {exc}"))
+                    continue
+                done = await self._write_halves(half, oldest, kept, dead)
+            else:
+                kept.requests += part.requests
+                kept.chats += part.chats
+                kept.expired += part.expired
             written = Written(written.requests + done.requests, written.chats + done.chats)
-            kept.requests += one.requests
-            kept.chats += one.chats
-            kept.expired += one.expired
-        return written, kept, dead
+        return written
 
     async def _write_batch(self, batch: Batch) -> Written:
         await self._ensure_partitions(batch)
