@@ -3,9 +3,10 @@
 The fake upstream (``bench/gateway_upstream.py``) waits ``--start`` seconds before its first
 chunk and ``--chunk`` seconds between its 20 chunks; ``wrk`` holds ``--clients`` streaming
 requests open at once for ``--seconds``, first straight to the upstream, then through the
+bare pass-through on the gateway's own stack (``barewire``: its floor), then through the
 gateway (``aischool gateway serve``, pinned as in ``bench/gateway_stack.py``, with NATS). It
-prints streams/s, p50/p99, errors, the gateway's CPU per stream, its resident memory idle and
-under load (and so per open stream), and checks one ``RequestMetered`` per served stream.
+prints streams/s, p50/p99, errors, the relay's CPU per stream, its resident memory idle and
+under load (and so per open stream), and checks one ``RequestMetered`` per gateway stream.
 Not a test: prints figures.
 
     .venv/bin/python -m bench.gateway_streams [--clients 2000] [--seconds 10]
@@ -46,7 +47,8 @@ def peak_rss(pid: int, stop: threading.Event, peaks: list[int]) -> None:
 
 
 def load(stack: Stack, target: str, key: str | None, clients: int, seconds: float) -> str:
-    pid = stack.pid("gateway")
+    # The upstream's own row has no relay to watch: the gateway's figures stay blank there.
+    pid = stack.pid("gateway" if target == "upstream" else target)
     cpu, stop, first = cpu_seconds(pid), threading.Event(), served(stack)
     peaks: list[int] = []
     watcher = threading.Thread(target=peak_rss, args=(pid, stop, peaks))
@@ -71,7 +73,7 @@ def load(stack: Stack, target: str, key: str | None, clients: int, seconds: floa
         f"{target:8} {clients:>7} {result.rate:>9.0f} {result.p50_ms:>8.1f} {result.p99_ms:>8.1f}"
         f" {result.errors:>6}"
     )
-    if target != "gateway":
+    if target == "upstream":
         return figures
     per_stream = (max(peaks) - idle) / clients / 1024
     return (
@@ -83,9 +85,7 @@ def load(stack: Stack, target: str, key: str | None, clients: int, seconds: floa
 async def main(args: argparse.Namespace) -> None:
     with (
         tempfile.TemporaryDirectory() as tmp,
-        running(
-            Path(tmp), rest=False, bare=False, start_delay=args.start, chunk_delay=args.chunk
-        ) as stack,
+        running(Path(tmp), rest=False, start_delay=args.start, chunk_delay=args.chunk) as stack,
     ):
         nc, key = await issue_key(stack)
         js = nc.jetstream()  # type: ignore[attr-defined]
@@ -96,7 +96,8 @@ async def main(args: argparse.Namespace) -> None:
             f" {'errors':>6} {'CPU ms/stream':>12} {'RSS idle':>9} {'RSS peak':>9}"
             f" {'KiB/stream':>12}"
         )
-        for target in ("upstream", "gateway"):
+        # barewire: the floor of the gateway's own stack (server, ASGI path, upstream client).
+        for target in ("upstream", "barewire", "gateway"):
             before, metered_before = served(stack), await metered(js)
             row = await asyncio.to_thread(load, stack, target, key if target == "gateway" else None,
                                           args.clients, args.seconds)  # fmt: skip
