@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from contracts.money import micro_to_usd
+from contracts.money import usd_text
 from services.gateway.domain.budget import Budgets, renews_at
 from services.gateway.domain.projection import KeyRecord
 
@@ -37,7 +37,7 @@ def key_info(
         "object": "key",
         "key_id": str(key.key_id),
         "role": key.role.value,
-        **{f"{name}_usd": str(micro_to_usd(micro)) for name, micro in amounts.items()},
+        **{f"{name}_usd": usd_text(micro) for name, micro in amounts.items()},
         **{f"{name}_micro_usd": micro for name, micro in amounts.items()},
         "renewal": key.renewal.value,
         "period_start": _iso(key.period_start),

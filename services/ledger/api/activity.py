@@ -10,7 +10,7 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Query, Request
 
 from contracts.directory import Admin
-from contracts.money import micro_to_usd
+from contracts.money import usd_text
 from services.ledger.adapters import activity, queries
 from services.ledger.api.deps import (
     CurrentAdmin,
@@ -133,4 +133,4 @@ async def series(
 
 def _sum(points: list[dict[str, Any]]) -> dict[str, Any]:
     sums = {m: sum(p[m] for p in points) for m in timeline.SERIES_METRICS}
-    return {**sums, "cost_usd": str(micro_to_usd(sums["cost_micro_usd"]))}
+    return {**sums, "cost_usd": usd_text(sums["cost_micro_usd"])}

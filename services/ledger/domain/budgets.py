@@ -12,7 +12,7 @@ from datetime import date
 from typing import Any
 from uuid import UUID
 
-from contracts.money import micro_to_usd
+from contracts.money import usd_text
 from contracts.periods import next_boundary
 from services.ledger.domain.projection import KeyFacts, KeysView
 from services.ledger.domain.scope import Filters
@@ -61,11 +61,11 @@ def _columns(facts: KeyFacts, spent: int, left: int, view: KeysView) -> dict[str
     if facts.period_start is not None:
         renews = next_boundary(facts.renewal, facts.period_start, zone)
     return {
-        "budget_usd": str(micro_to_usd(facts.budget_micro_usd)),
+        "budget_usd": usd_text(facts.budget_micro_usd),
         "budget_micro_usd": facts.budget_micro_usd,
-        "used_this_period_usd": str(micro_to_usd(spent)),
+        "used_this_period_usd": usd_text(spent),
         "used_this_period_micro_usd": spent,
-        "remaining_usd": str(micro_to_usd(left)),
+        "remaining_usd": usd_text(left),
         "remaining_micro_usd": left,
         "period_start": facts.period_start,
         "renews_at": renews,

@@ -10,7 +10,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from contracts.money import micro_to_usd
+from contracts.money import usd_text
 from services.ledger.domain.projection import KeysView
 from services.ledger.domain.reports import with_names
 from services.ledger.errors import InvalidParameter
@@ -102,6 +102,6 @@ def fill(
     for bucket in buckets(start, end, hourly):
         row = by_bucket.get(bucket, zero)
         sums = {m: int(row[m] or 0) for m in SERIES_METRICS}
-        cost = str(micro_to_usd(sums["cost_micro_usd"]))
+        cost = usd_text(sums["cost_micro_usd"])
         points.append({label: bucket, **sums, "cost_usd": cost})
     return points
