@@ -9,6 +9,7 @@ that local day; when it occurs twice, at the first of the two.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -33,6 +34,13 @@ def _following_day(renewal: Renewal, first: date) -> date:
     if renewal is Renewal.WEEKLY:
         return first + timedelta(days=7)
     return date(first.year + first.month // 12, first.month % 12 + 1, 1)
+
+
+def latest_date(now: datetime, zones: Iterable[ZoneInfo]) -> date:
+    """Today in the zone where it is latest (UTC's date without zones): a period of school
+    days ending "today" leaves no school's today out (just after a school's midnight its
+    day has begun while UTC's has not)."""
+    return max((now.astimezone(zone).date() for zone in set(zones)), default=now.date())
 
 
 def day_start(day: date, zone: ZoneInfo) -> datetime:

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from contracts.events import Renewal
-from contracts.periods import next_boundary, period_start
+from contracts.periods import latest_date, next_boundary, period_start
 
 AMS = ZoneInfo("Europe/Amsterdam")
 TICK = timedelta(microseconds=1)
@@ -148,3 +148,12 @@ def test_a_key_that_does_not_renew_has_no_period() -> None:
     now = datetime(2026, 11, 4, tzinfo=UTC)
     assert period_start(Renewal.NONE, now, AMS) is None
     assert next_boundary(Renewal.NONE, now, AMS) is None
+
+
+def test_today_is_the_latest_date_among_the_zones_and_utcs_without_any() -> None:
+    late = datetime(2026, 12, 6, 23, 10, tzinfo=UTC)  # 00:10 on the 7th in Amsterdam
+    amsterdam, new_york = ZoneInfo("Europe/Amsterdam"), ZoneInfo("America/New_York")
+    assert latest_date(late, [amsterdam]).isoformat() == "2026-12-07"
+    assert latest_date(late, [new_york, amsterdam]).isoformat() == "2026-12-07"
+    assert latest_date(late, [new_york]).isoformat() == "2026-12-06"
+    assert latest_date(late, []).isoformat() == "2026-12-06"

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from types import SimpleNamespace
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
+from contracts.directory import Admin, School
 from contracts.events import Renewal
 from services.keys.web.chart import cost_chart
 from services.keys.web.format import next_renewal, usd
+from services.keys.web.guard import Visit
 from services.keys.web.session import Sessions
 from services.keys.web.texts import choose
 
@@ -72,3 +76,24 @@ def test_money_shows_cents_and_keeps_sub_cent_usage_visible() -> None:
     assert usd("0.000300") == "0.0003"
     assert usd(Decimal(0)) == "0.00"
     assert usd(None) == "—"
+
+
+def test_the_page_asks_the_ledger_for_days_up_to_today_in_the_schools_time() -> None:
+    # 23:10 UTC is 00:10 the next day in Amsterdam: a request made then is on the school's
+    # new day, and a period ending on UTC's date would leave it out ("last use: never").
+    schools = {
+        "north": School("north", "North", "Europe/Amsterdam", "nl"),
+        "west": School("west", "West", "America/New_York", "en"),
+    }
+    late = datetime(2026, 12, 6, 23, 10, tzinfo=UTC)
+    ctx = SimpleNamespace(model=SimpleNamespace(directory=SimpleNamespace(schools=schools)))
+    ctx.clock = lambda: late
+
+    def today_for(school_ids: frozenset[str] | None) -> date:
+        admin = Admin("a1", "Ann", school_ids)
+        api = cast(Any, SimpleNamespace(ctx=ctx))
+        return Visit(admin, cast(Any, None), "en", api, cast(Any, None)).today()
+
+    assert today_for(frozenset({"north"})) == date(2026, 12, 7)
+    assert today_for(frozenset({"west"})) == date(2026, 12, 6)
+    assert today_for(None) == date(2026, 12, 7)

@@ -5,13 +5,16 @@ from __future__ import annotations
 import hmac
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Annotated
+from zoneinfo import ZoneInfo
 
 from fastapi import Depends, FastAPI, Request, Response
 from fastapi.templating import Jinja2Templates
 
 from contracts.directory import Admin
+from contracts.periods import latest_date
 from infra.lifespan import runtime_of
 from services.keys.api.deps import runtime
 from services.keys.runtime import KeysRuntime
@@ -71,6 +74,13 @@ class Visit:
     def ledger(self) -> Ledger:
         """The ledger's API, as this administrator."""
         return Ledger(self.console.ledger_url, self.session.token)
+
+    def today(self) -> date:
+        """Today in the schools' time, as the ledger counts report days: the latest date
+        among the zones of the schools this administrator sees."""
+        schools = self.api.ctx.model.directory.schools
+        zones = (ZoneInfo(s.time_zone) for sid, s in schools.items() if self.admin.sees(sid))
+        return latest_date(self.api.ctx.clock(), zones)
 
 
 def console_of(request: Request) -> Console:

@@ -120,9 +120,8 @@ async def switch_language(lang: str, back: str = f"{PREFIX}/staff") -> Response:
 
 
 async def _last_uses(visit: Visit, **filters: str) -> tuple[dict[str, str | None], bool]:
-    today = visit.api.ctx.clock().date()
     try:
-        return await visit.ledger().last_uses(today, **filters), True
+        return await visit.ledger().last_uses(visit.today(), **filters), True
     except LedgerUnavailable:
         return {}, False
 

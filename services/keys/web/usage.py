@@ -27,7 +27,7 @@ DAYS = 30
 
 
 def _period(visit: Visit) -> tuple[date, date]:
-    today = visit.api.ctx.clock().date()
+    today = visit.today()
     return today - timedelta(days=DAYS - 1), today
 
 

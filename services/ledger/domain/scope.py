@@ -13,6 +13,7 @@ from uuid import UUID
 from zoneinfo import ZoneInfo
 
 from contracts.directory import Admin
+from contracts.periods import latest_date
 from services.ledger.domain.projection import KeysView
 from services.ledger.errors import InvalidParameter, NotFound
 
@@ -122,12 +123,8 @@ def time_zones(view: KeysView, schools: list[str]) -> dict[str, str]:
 
 
 def today(zones: dict[str, str], now: datetime) -> date:
-    """The latest local date among the schools' zones (UTC's without schools), so a default
-    period ending "today" leaves no school's today out."""
-    return max(
-        (now.astimezone(view_zone(z)).date() for z in set(zones.values())),
-        default=now.date(),
-    )
+    """The latest local date among the schools' zones (``contracts.periods.latest_date``)."""
+    return latest_date(now, map(view_zone, zones.values()))
 
 
 def view_zone(name: str) -> ZoneInfo:
